@@ -1,0 +1,132 @@
+"""Correlation effect sizes: Fisher's z, vechs ordering, Olkin-Siotani covariances, attenuation.
+
+Small, vectorised building blocks shared by the univariate meta-analysis, stage 1 of TSSEM and
+the simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def r_to_z(r: ArrayLike) -> np.ndarray:
+    """Fisher's (1921) variance-stabilising transformation, ``z = atanh(r)``."""
+    return np.arctanh(np.asarray(r, dtype=float))
+
+
+def z_to_r(z: ArrayLike) -> np.ndarray:
+    """Back-transformation of Fisher's z to the correlation scale, ``r = tanh(z)``."""
+    return np.tanh(np.asarray(z, dtype=float))
+
+
+def vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the strict lower triangle in column-major (``vechs``) order.
+
+    The order is (2,1), (3,1), ..., (p,1), (3,2), ...: the order metaSEM uses for correlation
+    vectors (Cheung, 2015, *Meta-Analysis: A Structural Equation Modeling Approach*, ch. 6).
+
+    Examples
+    --------
+    >>> rows, cols = vechs_indices(3)
+    >>> list(zip(rows.tolist(), cols.tolist()))
+    [(1, 0), (2, 0), (2, 1)]
+    """
+    cols, rows = np.triu_indices(p, k=1)
+    return rows, cols
+
+
+def vechs(matrix: ArrayLike) -> np.ndarray:
+    """The strict lower triangle of a square matrix, column-major (see :func:`vechs_indices`)."""
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = vechs_indices(m.shape[0])
+    return m[rows, cols]
+
+
+def vechs_labels(variables: list[str]) -> list[str]:
+    """Labels ``row_col`` for the vechs elements, e.g. ``Spatial_Math``."""
+    rows, cols = vechs_indices(len(variables))
+    return [f"{variables[i]}_{variables[j]}" for i, j in zip(rows, cols)]
+
+
+def vechs_inverse(values: ArrayLike, p: int, diagonal: float = 1.0) -> np.ndarray:
+    """Rebuild a symmetric p x p matrix from its vechs vector, with the given diagonal."""
+    v = np.asarray(values, dtype=float)
+    out = np.full((p, p), np.nan)
+    np.fill_diagonal(out, diagonal)
+    rows, cols = vechs_indices(p)
+    out[rows, cols] = v
+    out[cols, rows] = v
+    return out
+
+
+def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
+    """Asymptotic sampling covariance of the vechs correlations of a sample from a normal population.
+
+    For correlations r_ij and r_kl of a sample of size n the covariance is (Olkin & Siotani, 1976)
+
+        n cov(r_ij, r_kl) = 0.5 rho_ij rho_kl (rho_ik^2 + rho_il^2 + rho_jk^2 + rho_jl^2)
+                            + rho_ik rho_jl + rho_il rho_jk
+                            - rho_ij (rho_ik rho_il + rho_jk rho_jl)
+                            - rho_kl (rho_ik rho_jk + rho_il rho_jl),
+
+    which gives var(r_ij) = (1 - rho_ij^2)^2 / n on the diagonal.
+
+    Parameters
+    ----------
+    rho : array_like, shape (p, p)
+        Population (or pooled) correlation matrix at which the covariance is evaluated.
+    n : float
+        Sample size; the result is divided by ``n`` (metaSEM divides by n, not n - 1).
+
+    Returns
+    -------
+    numpy.ndarray, shape (q, q)
+        q = p (p - 1) / 2, rows and columns in vechs order.
+
+    References
+    ----------
+    Olkin, I., & Siotani, M. (1976). Asymptotic distribution of functions of a correlation matrix.
+    In S. Ikeda (Ed.), *Essays in Probability and Statistics* (pp. 235-251). Shinko Tsusho.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(olkin_siotani(np.array([[1, .5], [.5, 1]]), n=100)[0, 0])
+    0.005625
+    """
+    R = np.asarray(rho, dtype=float)
+    i, j = vechs_indices(R.shape[0])
+    # Broadcast every (ij, kl) pair at once: rows index ij, columns index kl.
+    I, J = i[:, None], j[:, None]
+    K, L = i[None, :], j[None, :]
+    r_ij, r_kl = R[I, J], R[K, L]
+    r_ik, r_il, r_jk, r_jl = R[I, K], R[I, L], R[J, K], R[J, L]
+    acov = (
+        0.5 * r_ij * r_kl * (r_ik**2 + r_il**2 + r_jk**2 + r_jl**2)
+        + r_ik * r_jl
+        + r_il * r_jk
+        - r_ij * (r_ik * r_il + r_jk * r_jl)
+        - r_kl * (r_ik * r_jk + r_il * r_jl)
+    )
+    return acov / n
+
+
+def attenuate(rho: ArrayLike, reliability_x: ArrayLike, reliability_y: ArrayLike) -> np.ndarray:
+    """Expected observed correlation under classical test theory: ``rho * sqrt(rxx * ryy)``.
+
+    References
+    ----------
+    Spearman, C. (1904). The proof and measurement of association between two things.
+    *American Journal of Psychology*, 15, 72-101.
+    """
+    return np.asarray(rho, dtype=float) * np.sqrt(
+        np.asarray(reliability_x, dtype=float) * np.asarray(reliability_y, dtype=float)
+    )
+
+
+def disattenuate(r: ArrayLike, reliability_x: ArrayLike, reliability_y: ArrayLike) -> np.ndarray:
+    """Correlation corrected for unreliability: ``r / sqrt(rxx * ryy)`` (Spearman, 1904)."""
+    return np.asarray(r, dtype=float) / np.sqrt(
+        np.asarray(reliability_x, dtype=float) * np.asarray(reliability_y, dtype=float)
+    )

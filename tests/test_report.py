@@ -1,0 +1,54 @@
+"""The HTML report: does `make report`'s builder execute notebooks without touching them and
+produce one self-contained page with a table of contents and embedded figures?"""
+
+from __future__ import annotations
+
+import hashlib
+
+import nbformat
+import pytest
+
+from masem.report import build_report, find_notebooks
+
+
+def _write_notebook(path, title: str, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {title}\n\nIntro.\n\n## Part one"),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_report_executes_in_memory_and_embeds_figures(tmp_path) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _write_notebook(folder / "00_first.ipynb", "First question", "print(6 * 7)")
+    _write_notebook(
+        folder / "01_second.ipynb",
+        "Second question",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "from IPython.display import display\nfig, ax = plt.subplots()\nax.plot([1, 2], [3, 4])\ndisplay(fig)",
+    )
+    (folder / "scratch.ipynb").write_text("not part of the collection", encoding="utf-8")
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+    out = build_report(folder, tmp_path / "reports" / "report.html", timeout=120)
+
+    page = out.read_text(encoding="utf-8")
+    assert "First question" in page and "Second question" in page
+    assert 'href="#nb-00-first-ipynb"' in page and "Part one" in page  # table of contents
+    assert "42" in page  # outputs come from a fresh execution
+    assert "data:image/png;base64," in page  # figures embedded, not linked
+    assert "simulated" in page
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert after == before, "the committed notebooks must not be modified"
+
+
+def test_find_notebooks_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_notebooks(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no notebooks"):
+        find_notebooks(tmp_path)
