@@ -1,10 +1,11 @@
 """masem: meta-analytic structural equation modelling for the masem-empowerment notebooks.
 
-The public API is re-exported flat here (``masem.tssem1``, ``masem.meta``, ...); see
-``DESIGN`` notes in the project README for the flow of data.
+The public API is re-exported flat here (``masem.read_database``, ``masem.tssem1``, ...). The flow
+of data: CSV files -> :func:`read_database` -> per-study matrices -> :func:`tssem1` (pooled matrix)
+-> :func:`tssem2` (structural model) -> tables and figures.
 """
 
-from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.data import PairCounts, StudyDatabase, StudyMatrices, read_database, write_database
 from masem.effects import (
     attenuate,
     disattenuate,
@@ -14,6 +15,15 @@ from masem.effects import (
     vechs_labels,
     z_to_r,
 )
+from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.simulate import (
+    Population,
+    StudyDesign,
+    default_design,
+    read_population,
+    simulate_database,
+    write_population,
+)
 
 __version__ = "0.1.0"
 
@@ -21,11 +31,22 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "ModelError",
+    "PairCounts",
+    "Population",
+    "StudyDatabase",
+    "StudyDesign",
+    "StudyMatrices",
     "attenuate",
+    "default_design",
     "disattenuate",
     "olkin_siotani",
     "r_to_z",
+    "read_database",
+    "read_population",
+    "simulate_database",
     "vechs",
     "vechs_labels",
+    "write_database",
+    "write_population",
     "z_to_r",
 ]

@@ -45,7 +45,7 @@ def pair_heatmap(
     cmap: str = "Blues",
     center: float | None = None,
 ) -> Axes:
-    """Heatmap of a square, labelled matrix (lower triangle), e.g. studies per pair or pooled r.
+    """Heatmap of a square, labelled matrix (lower triangle and diagonal), e.g. studies per pair.
 
     Parameters
     ----------
@@ -62,7 +62,7 @@ def pair_heatmap(
         raise DataError("pair_heatmap needs a square matrix with the same labels on rows and columns")
     p = values.shape[0]
     ax = _axes(ax, (0.55 * p + 2.5, 0.5 * p + 1.5))
-    mask = np.triu(np.ones((p, p), dtype=bool))
+    mask = np.triu(np.ones((p, p), dtype=bool), k=1)
     sns.heatmap(
         values.astype(float),
         mask=mask,
@@ -134,4 +134,45 @@ def conceptual_model(
         dot.edge(ante, code)
     for out_code in outcomes:
         dot.edge(code, out_code)
+    return dot
+
+
+def path_diagram(result, title: str = "", decimals: int = 2, show_covariances: bool = True) -> graphviz.Digraph:
+    """Path diagram of a fitted stage-2 model, each arrow labelled with its estimate.
+
+    Stage-2 models are fitted to a correlation matrix, so the estimates are standardized.
+    Regression paths are solid arrows (bold when p < .05), loadings run from the factor (ellipse)
+    to its indicators, covariances among exogenous variables are dashed two-headed arrows.
+
+    Parameters
+    ----------
+    result : TSSEM2Result
+        A fitted model (:func:`masem.tssem2`).
+    title : str
+        Caption under the diagram.
+    decimals : int
+        Rounding of the edge labels.
+    show_covariances : bool
+        Draw the ``~~`` covariances between different variables.
+    """
+    table = result.inspect()
+    latent = set(result.latent)
+    dot = graphviz.Digraph("path_diagram", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.3"})
+    if title:
+        dot.attr(label=title, labelloc="b", fontsize="14")
+    dot.attr("node", fontname="Helvetica", fontsize="11")
+    dot.attr("edge", fontname="Helvetica", fontsize="10")
+    for name in result.variables:
+        dot.node(name, name, shape="box", style="rounded")
+    for name in result.latent:
+        dot.node(name, name, shape="ellipse")
+    for row in table[table["op"].isin(["~", "~~"])].to_dict("records"):
+        label = f"{row['Estimate']:.{decimals}f}"
+        style = "bold" if row["p-value"] < 0.05 else "solid"
+        if row["op"] == "~":
+            colour = "#0B3C5D" if row["rval"] in latent else "black"
+            dot.edge(row["rval"], row["lval"], label=label, style=style, color=colour)
+        elif show_covariances and row["lval"] != row["rval"]:
+            dot.edge(row["lval"], row["rval"], label=label, dir="both", style="dashed", color="grey40",
+                     constraint="false")
     return dot
