@@ -1,0 +1,407 @@
+"""Shared machinery of TSSEM stage 1: input validation, missing-data patterns, a bounded Newton optimiser.
+
+Private to :mod:`masem.stage1`; nothing here is part of the public API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import cho_factor, cho_solve
+
+from masem.effects import vechs_indices, vechs_labels
+from masem.errors import DataError
+
+# Published matrices are rounded: a unit diagonal and symmetry are checked to this precision.
+_ROUNDING_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Validated per-study correlation matrices (never the caller's objects)."""
+
+    matrices: np.ndarray  # (k, p, p), symmetric; diagonal 1 (measured) or NaN (not measured)
+    n: np.ndarray  # (k,) sample sizes as floats
+    variables: tuple[str, ...]
+    labels: tuple[str | None, ...]  # study labels (keys of a mapping), None when not given
+    measured: np.ndarray  # (k, p) bool: unit diagonal, the variables of the study's FEM block
+    observed: np.ndarray  # (k, q) bool: the study reported the vechs correlation (used by REM, uni_r)
+    r: np.ndarray  # (k, q) vechs correlations, NaN where not reported
+
+    @property
+    def k(self) -> int:
+        return self.matrices.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.matrices.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.r.shape[1]
+
+    def study_name(self, i: int) -> str:
+        """How messages name study i: its position in ``matrices`` and its label when there is one."""
+        return _name(i, self.labels[i])
+
+    def pair_name(self, cell: int) -> str:
+        return vechs_labels(list(self.variables))[cell]
+
+
+def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> StudyData:
+    """Validate and normalise the inputs of ``tssem1`` and ``uni_r`` (copies, never views of the input)."""
+    mats, labels = _as_matrix_list(matrices)
+    k = len(mats)
+    if k < 2:
+        raise DataError(f"matrices: need at least 2 studies to pool, got {k}.")
+    names = _resolve_variables(mats, variables)
+    p = len(names)
+    stack = np.empty((k, p, p))
+    for i, m in enumerate(mats):
+        stack[i] = _as_float_matrix(m, names, i, labels[i])
+    study = _check_matrices(stack, names, labels)
+    n_arr = _as_sample_sizes(n, k, labels)
+    rows, cols = vechs_indices(p)
+    r = study[:, rows, cols]
+    observed = ~np.isnan(r)
+    measured = ~np.isnan(np.diagonal(study, axis1=1, axis2=2))
+    for i in range(k):
+        if not observed[i].any():
+            raise DataError(
+                f"{_name(i, labels[i])} reports no correlation at all; remove it from the input."
+            )
+    never = np.flatnonzero(~observed.any(axis=0))
+    if never.size:
+        pairs = [vechs_labels(list(names))[c] for c in never]
+        raise DataError(
+            f"no study reports the correlation(s) {', '.join(pairs)}; they cannot be pooled. "
+            "Drop one variable of each pair or add studies that report them."
+        )
+    return StudyData(
+        matrices=study,
+        n=n_arr,
+        variables=tuple(names),
+        labels=tuple(labels),
+        measured=measured,
+        observed=observed,
+        r=r,
+    )
+
+
+def _name(i: int, label: str | None) -> str:
+    return f"matrices[{i}]" + (f" ({label!r})" if label is not None else "")
+
+
+def _as_matrix_list(matrices: Any) -> tuple[list[Any], list[str | None]]:
+    if isinstance(matrices, Mapping):
+        return list(matrices.values()), [str(key) for key in matrices.keys()]
+    if isinstance(matrices, pd.DataFrame) or isinstance(matrices, (str, bytes)):
+        raise DataError(
+            "matrices: expected a list of p x p correlation matrices, got a single "
+            f"{type(matrices).__name__}; wrap the per-study matrices in a list."
+        )
+    if isinstance(matrices, np.ndarray):
+        if matrices.ndim != 3:
+            raise DataError(
+                f"matrices: a numpy array must have shape (k, p, p), got shape {matrices.shape}."
+            )
+        mats = list(matrices)
+    elif isinstance(matrices, Sequence):
+        mats = list(matrices)
+    else:
+        raise DataError(
+            f"matrices: expected a list of p x p correlation matrices, got {type(matrices).__name__}."
+        )
+    return mats, [None] * len(mats)
+
+
+def _resolve_variables(mats: list[Any], variables: Sequence[str] | None) -> list[str]:
+    frames = [(i, m) for i, m in enumerate(mats) if isinstance(m, pd.DataFrame)]
+    if variables is not None:
+        if isinstance(variables, str) or not isinstance(variables, Sequence | pd.Index | np.ndarray):
+            raise DataError(f"variables: expected a list of names, got {variables!r}.")
+        names = [str(v) for v in variables]
+    elif frames:
+        names = [str(v) for v in frames[0][1].columns]
+    else:
+        try:
+            shape = np.shape(mats[0])
+        except ValueError:
+            shape = ()
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise DataError(f"matrices[0]: expected a square p x p correlation matrix, got {mats[0]!r}.")
+        names = [f"x{j + 1}" for j in range(shape[0])]
+    dupes = sorted({v for v in names if names.count(v) > 1})
+    if dupes:
+        raise DataError(f"variables: names must be unique, {dupes} occur more than once.")
+    if len(names) < 2:
+        raise DataError(f"need at least 2 variables to pool correlations, got {len(names)}.")
+    for i, frame in frames:
+        for axis, labels in (("columns", frame.columns), ("index", frame.index)):
+            found = [str(v) for v in labels]
+            if sorted(found) != sorted(names):
+                raise DataError(
+                    f"matrices[{i}]: DataFrame {axis} {found} do not match the variables {names}; "
+                    "every study must be labelled with the same variable names."
+                )
+    return names
+
+
+def _as_float_matrix(m: Any, names: list[str], i: int, label: str | None) -> np.ndarray:
+    p = len(names)
+    if isinstance(m, pd.DataFrame):
+        frame = m.copy()
+        frame.index = [str(v) for v in frame.index]
+        frame.columns = [str(v) for v in frame.columns]
+        m = frame.loc[names, names]
+        try:
+            values = m.apply(pd.to_numeric).to_numpy(dtype=float, na_value=np.nan)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{_name(i, label)}: non-numeric entries ({exc}).") from None
+    else:
+        try:
+            values = np.array(m, dtype=float)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{_name(i, label)}: cannot be read as a numeric matrix ({exc}).") from None
+    if values.shape != (p, p):
+        raise DataError(
+            f"{_name(i, label)}: expected a {p} x {p} matrix (one row and column per variable), "
+            f"got shape {values.shape}."
+        )
+    return values
+
+
+def _check_matrices(stack: np.ndarray, names: list[str], labels: list[str | None]) -> np.ndarray:
+    k, p, _ = stack.shape
+    out = stack.copy()
+    for i in range(k):
+        m = out[i]
+        who = _name(i, labels[i])
+        if np.isinf(m).any():
+            a, b = np.argwhere(np.isinf(m))[0]
+            raise DataError(
+                f"{who}: entry ({names[a]}, {names[b]}) is {m[a, b]}; correlations must be finite."
+            )
+        nan = np.isnan(m)
+        if (nan != nan.T).any():
+            a, b = np.argwhere(nan != nan.T)[0]
+            raise DataError(
+                f"{who}: ({names[a]}, {names[b]}) is {m[a, b]} but ({names[b]}, {names[a]}) is {m[b, a]}; "
+                "give both triangles of the matrix (NaN in both for a correlation not reported)."
+            )
+        asym = np.abs(np.where(nan, 0.0, m - m.T))
+        if asym.max() > _ROUNDING_TOL:
+            a, b = np.unravel_index(np.argmax(asym), asym.shape)
+            raise DataError(
+                f"{who}: not symmetric, ({names[a]}, {names[b]}) = {m[a, b]} but "
+                f"({names[b]}, {names[a]}) = {m[b, a]}; check the matrix for a typo."
+            )
+        m[:] = (m + m.T) / 2  # removes rounding asymmetry below the tolerance
+        diag = np.diagonal(m).copy()
+        bad = ~np.isnan(diag) & (np.abs(diag - 1.0) > _ROUNDING_TOL)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{who}: diagonal entry of {names[j]!r} is {diag[j]}; a correlation matrix has 1 on the "
+                "diagonal (NaN when the study did not measure the variable)."
+            )
+        off = ~np.eye(p, dtype=bool)
+        big = off & ~nan & (np.abs(m) > 1.0)
+        if big.any():
+            a, b = np.argwhere(big)[0]
+            raise DataError(f"{who}: correlation ({names[a]}, {names[b]}) = {m[a, b]} is outside [-1, 1].")
+        # A variable without a single reported correlation carries no information: not measured.
+        # The converse is not forced: a NaN diagonal next to reported correlations is how metaSEM's
+        # data sets (e.g. Roorda11) keep a variable out of a study's FEM block while REM still
+        # uses those correlations.
+        for j in range(p):
+            if np.isnan(np.delete(m[j], j)).all():
+                m[j, :] = np.nan
+                m[:, j] = np.nan
+    return out
+
+
+def _as_sample_sizes(n: Any, k: int, labels: list[str | None]) -> np.ndarray:
+    if isinstance(n, Mapping | pd.Series) and all(lab is not None for lab in labels):
+        keys = [str(key) for key in (n.keys() if isinstance(n, Mapping) else n.index)]
+        if sorted(keys) == sorted(labels):
+            lookup = dict(zip(keys, (n.values() if isinstance(n, Mapping) else n.to_numpy())))
+            n = [lookup[lab] for lab in labels]
+    if isinstance(n, Mapping):
+        n = list(n.values())
+    try:
+        arr = np.array(n, dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"n: cannot be read as numeric sample sizes ({exc}).") from None
+    if arr.ndim != 1 or arr.size != k:
+        raise DataError(f"n: expected {k} sample sizes (one per study), got shape {arr.shape}.")
+    for i, value in enumerate(arr):
+        if not np.isfinite(value) or value < 2 or value != np.round(value):
+            raise DataError(
+                f"n[{i}] for {_name(i, labels[i])} is {value}; sample sizes must be whole numbers >= 2."
+            )
+    return arr
+
+
+def patterns(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group rows of a boolean (k, m) mask by identical pattern, in order of first appearance.
+
+    Returns ``[(columns, rows), ...]``: the indices of the True columns and of the studies sharing them.
+    Studies with the same pattern share every index map and are evaluated as one batch.
+    """
+    _, first, inverse = np.unique(mask, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    groups = []
+    for g in np.argsort(first):
+        rows = np.flatnonzero(inverse == g)
+        groups.append((np.flatnonzero(mask[rows[0]]), rows))
+    return groups
+
+
+def weighted_mean_matrix(data: StudyData) -> np.ndarray:
+    """Sample-size-weighted mean correlation matrix, each cell over the studies that report it.
+
+    The matrix at which metaSEM's ``acov = "weighted"`` evaluates the Olkin-Siotani sampling
+    covariances (Cheung, 2015, *Meta-Analysis: A Structural Equation Modeling Approach*, Wiley).
+    """
+    w = np.where(data.observed, data.n[:, None], 0.0)
+    mean = (w * np.nan_to_num(data.r)).sum(axis=0) / w.sum(axis=0)
+    out = np.eye(data.p)
+    rows, cols = vechs_indices(data.p)
+    out[rows, cols] = mean
+    out[cols, rows] = mean
+    return out
+
+
+def cell_counts(data: StudyData) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of the p x p matrix: number of studies (k) and their total N; diagonal: per variable."""
+    present = ~np.isnan(data.matrices)
+    k = present.sum(axis=0).astype(float)
+    big_n = (present * data.n[:, None, None]).sum(axis=0)
+    return k, big_n
+
+
+# --- optimiser ---------------------------------------------------------------------------------
+
+
+class Hessian(Protocol):
+    """What :func:`newton_minimize` needs from a Hessian."""
+
+    def solve(self, rhs: np.ndarray, free: np.ndarray, damping: float) -> np.ndarray:
+        """(H + damping * diag(H)) restricted to ``free`` solved for rhs; zero elsewhere.
+
+        Raises numpy.linalg.LinAlgError when that matrix is not positive definite.
+        """
+
+
+class DenseHessian:
+    """A small dense Hessian, solved by Cholesky."""
+
+    def __init__(self, matrix: np.ndarray):
+        self.matrix = matrix
+
+    def solve(self, rhs: np.ndarray, free: np.ndarray, damping: float) -> np.ndarray:
+        h = self.matrix[np.ix_(free, free)]
+        h = h + damping * np.diag(np.abs(np.diagonal(h)) + 1e-12)
+        out = np.zeros_like(rhs)
+        out[free] = cho_solve(cho_factor(h, lower=True, check_finite=False), rhs[free], check_finite=False)
+        return out
+
+
+@dataclass(frozen=True)
+class Optimum:
+    x: np.ndarray
+    f: float
+    grad: np.ndarray
+    converged: bool
+    message: str
+    iterations: int
+    grad_norm: float
+
+
+Evaluate = Callable[[np.ndarray, bool], tuple[float, np.ndarray | None, Hessian | None]]
+
+
+def newton_minimize(
+    evaluate: Evaluate,
+    x0: np.ndarray,
+    lower: np.ndarray | None = None,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-11,
+) -> Optimum:
+    """Minimise a smooth function with exact gradient and Hessian, simple lower bounds allowed.
+
+    Projected Newton (Bertsekas, 1982, SIAM J. Control Optim. 20, 221-246): variables at their bound
+    whose gradient pushes outward are held fixed; the rest take a Levenberg-Marquardt damped Newton
+    step (Marquardt, 1963) with backtracking on the Armijo condition. Stops when the Newton
+    decrement g' H^-1 g (the expected decrease, in units of the objective) falls below ``tol``.
+    ``evaluate(x, True)`` returns (f, gradient, Hessian); ``evaluate(x, False)`` only f, which is
+    ``inf`` where x is infeasible (e.g. a matrix that stops being positive definite).
+    """
+    x = x0.astype(float).copy()
+    lo = np.full(x.size, -np.inf) if lower is None else np.asarray(lower, dtype=float)
+    x = np.maximum(x, lo)
+    f, g, hess = evaluate(x, True)
+    if not np.isfinite(f):
+        raise DataError("the starting values are infeasible; this is a bug in masem, please report it.")
+    damping = 0.0
+    message = "iteration limit reached"
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        active = (x <= lo) & (g > 0)
+        d = None
+        for _ in range(60):
+            try:
+                d = hess.solve(-g, ~active, damping)
+            except np.linalg.LinAlgError:
+                d = None
+                damping = max(10.0 * damping, 1e-8)
+                continue
+            stuck = (x <= lo) & (d < 0) & ~active
+            if stuck.any():
+                active |= stuck
+                continue
+            break
+        if d is None:
+            message = "Hessian could not be made positive definite"
+            break
+        decrement = float(-g @ d)
+        if decrement <= tol:
+            if damping == 0.0:
+                converged, message = True, "converged: Newton decrement below tolerance"
+                break
+            damping = 0.0
+            continue
+        step = 1.0
+        accepted = False
+        for _ in range(50):
+            x_new = np.maximum(x + step * d, lo)
+            f_new = evaluate(x_new, False)[0]
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * float(g @ (x_new - x)):
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            if decrement < 1e-10 * max(1.0, abs(f)):
+                converged, message = True, "converged: no further decrease possible at machine precision"
+                break
+            damping = max(10.0 * damping, 1e-6)
+            continue
+        x = x_new
+        f, g, hess = evaluate(x, True)
+        damping = damping / 10.0 if damping > 1e-10 else 0.0
+    active = (x <= lo) & (g > 0)
+    grad_norm = float(np.max(np.abs(np.where(active, 0.0, g)), initial=0.0))
+    return Optimum(
+        x=x, f=float(f), grad=g, converged=converged, message=message, iterations=it, grad_norm=grad_norm
+    )
+
+
+def symmetric_frame(values: np.ndarray, variables: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(values, index=list(variables), columns=list(variables))
