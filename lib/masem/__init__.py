@@ -16,6 +16,7 @@ from masem.effects import (
     z_to_r,
 )
 from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.model import RAMModel, lavaan_to_ram
 from masem.simulate import (
     Population,
     StudyDesign,
@@ -24,6 +25,8 @@ from masem.simulate import (
     simulate_database,
     write_population,
 )
+from masem.stage1 import TSSEM1Result, UniRResult, tssem1, uni_r
+from masem.stage2 import TSSEM2Result, compare, tssem2
 
 __version__ = "0.1.0"
 
@@ -32,18 +35,27 @@ __all__ = [
     "DataError",
     "ModelError",
     "PairCounts",
+    "RAMModel",
     "Population",
     "StudyDatabase",
     "StudyDesign",
     "StudyMatrices",
+    "TSSEM1Result",
+    "TSSEM2Result",
+    "UniRResult",
     "attenuate",
+    "compare",
     "default_design",
     "disattenuate",
+    "lavaan_to_ram",
     "olkin_siotani",
     "r_to_z",
     "read_database",
     "read_population",
     "simulate_database",
+    "tssem1",
+    "tssem2",
+    "uni_r",
     "vechs",
     "vechs_labels",
     "write_database",
