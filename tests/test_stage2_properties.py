@@ -15,6 +15,19 @@ Questions answered:
   with DataError / ModelError naming the problem, and numerical trouble reported with
   ConvergenceWarning?
 - test_result_is_immutable_and_inputs_untouched, test_speed: the standards on results and time.
+- test_fitted_data_properties: do sample_vector, acov and defined expose the correlations, the
+  sampling covariance (vechs labels) and the definition values the fit used, as copies?
+- test_refit_original_data_reproduces_the_fit: does refit on the fitted r return the tssem2
+  estimates and definitions (bit for bit with start="data", to 1e-8 warm-started)?
+- test_refit_perturbed_data_matches_a_full_fit: on other correlations, does refit agree with a
+  full tssem2 fit of them (path model with definitions, factor model, diag_constraints=True)?
+- test_refit_reuses_the_model_and_skips_inference: does refit run without re-parsing the syntax
+  and without the Hessian, and report chi2 and the optimiser's state?
+- test_refit_labelled_inputs_are_aligned, test_refit_result_layout_and_inputs_untouched: are
+  Series aligned by label, results immutable with summary() / repr, and inputs left alone?
+- test_refit_errors, test_refit_not_identified_raises, test_refit_non_convergence_warns: are bad
+  arguments refused with DataError / ModelError naming them, a non-identified refit refused as
+  tssem2 refuses it, and non-convergence reported with ConvergenceWarning?
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -30,10 +44,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from masem.effects import olkin_siotani, vechs_labels
+from masem.effects import olkin_siotani, vechs, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 import masem.stage2 as stage2
-from masem.stage2 import TSSEM2Result, compare, tssem2
+from masem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,3 +379,189 @@ def _timed(s1, intervals: str) -> float:
     start = time.perf_counter()
     tssem2(s1, HUNTER_MODEL, intervals=intervals)
     return time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------------------------
+# The public refit hook and the fitted data
+# ----------------------------------------------------------------------------------------------
+
+HUNTER_DEFINED = HUNTER_MODEL + "ind := A2J*J2S + A2W*W2S\n"
+FACTOR = np.array(
+    [
+        [1.00, 0.42, 0.35, 0.30],
+        [0.42, 1.00, 0.30, 0.28],
+        [0.35, 0.30, 1.00, 0.22],
+        [0.30, 0.28, 0.22, 1.00],
+    ]
+)
+FACTOR_VARS = ["x1", "x2", "x3", "x4"]
+FACTOR_MODEL = "F =~ l1*x1 + l2*x2 + l3*x3 + l4*x4\nrel := (l1 + l2 + l3 + l4)^2"
+
+
+# (stage 1, syntax, diag_constraints): a path model with a definition (df = 1), a one-factor model
+# with a definition (df = 2), and the path model with constrained error variances.
+REFIT_CASES = [
+    pytest.param(make_stage1(HUNTER, HUNTER_VARS), HUNTER_DEFINED, False, id="path"),
+    pytest.param(make_stage1(FACTOR, FACTOR_VARS, n=600), FACTOR_MODEL, False, id="factor"),
+    pytest.param(make_stage1(HUNTER, HUNTER_VARS), HUNTER_DEFINED, True, id="constrained"),
+]
+
+
+def test_fitted_data_properties() -> None:
+    s1 = make_stage1(HUNTER, HUNTER_VARS)
+    # Sup is not in the model: the fitted data are the sub-matrix of the other three variables.
+    res = tssem2(s1, "Work ~ a*Ability + b*Job\nAbility ~~ 1*Ability\nJob ~~ 1*Job\nAbility ~~ Job\nab := a*b")
+    used = ["Ability", "Job", "Work"]
+    labels = vechs_labels(used)
+    r, acov = res.sample_vector, res.acov
+    assert list(r.index) == labels and list(acov.index) == list(acov.columns) == labels
+    np.testing.assert_array_equal(r.to_numpy(), vechs(HUNTER[:3, :3]))
+    pd.testing.assert_frame_equal(acov, s1.vcov.loc[labels, labels], check_names=False)
+    defined = res.defined
+    assert list(defined.index) == ["ab"]
+    assert defined["ab"] == res.inspect().set_index("label").loc["ab", "Estimate"]
+    assert defined["ab"] == res.coefficients["a"] * res.coefficients["b"]
+    assert tssem2(s1, HUNTER_MODEL).defined.empty
+    r.iloc[0] = acov.iloc[0, 0] = defined.iloc[0] = 99.0  # copies: the result does not change
+    assert res.sample_vector.iloc[0] != 99.0 and res.acov.iloc[0, 0] != 99.0 and res.defined.iloc[0] != 99.0
+
+
+@pytest.mark.parametrize(("s1", "syntax", "diag"), REFIT_CASES)
+def test_refit_original_data_reproduces_the_fit(s1, syntax, diag) -> None:
+    res = tssem2(s1, syntax, diag_constraints=diag)
+    r = res.sample_vector
+    # start="data" repeats tssem2's computation (same start values, same iterations): identical.
+    same = refit(res, r, start="data")
+    np.testing.assert_array_equal(same.estimates, res.coefficients.to_numpy())
+    np.testing.assert_array_equal(same.defined_values, res.defined.to_numpy())
+    assert same.chi2 == res.fit_stats()["chi2"]
+    # Warm-started at the optimum, the Gauss-Newton steps are of the size of the optimiser's
+    # stopping rule (relative step 1e-10), so it stops at once or after a step or two of that
+    # size: the estimates move by far less than 1e-8.
+    warm = refit(res, r)
+    assert warm.converged
+    np.testing.assert_allclose(warm.estimates, res.coefficients.to_numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(warm.defined_values, res.defined.to_numpy(), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize(("s1", "syntax", "diag"), REFIT_CASES)
+def test_refit_perturbed_data_matches_a_full_fit(s1, syntax, diag) -> None:
+    res = tssem2(s1, syntax, diag_constraints=diag)
+    p = len(res.variables)
+    rng = np.random.default_rng(2011)
+    # Three draws from the sampling distribution of r: the bootstrap's use of refit.
+    noise = rng.standard_normal((3, p * (p - 1) // 2)) @ np.linalg.cholesky(res.acov.to_numpy()).T
+    variables = list(res.variables)
+    for r in res.sample_vector.to_numpy() + noise:
+        pooled = pd.DataFrame(vechs_inverse(r, p), index=variables, columns=variables)
+        full = tssem2(dataclasses.replace(s1, pooled=pooled, variables=variables), syntax, diag_constraints=diag)
+        quick = refit(res, r)
+        assert quick.converged and full.converged
+        # Both optimisers stop when the relative step falls below 1e-10, from different start
+        # values; with chi2 > 0 Gauss-Newton converges linearly, which leaves ~1e-9 to 1e-8
+        # between the two stopping points (up to 3e-8 seen on Digman97's factor model). 1e-6 is
+        # ample and still far below the README tolerance for estimates (1e-4).
+        np.testing.assert_allclose(quick.estimates, full.coefficients.to_numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(quick.defined_values, full.defined.to_numpy(), rtol=0, atol=1e-6)
+        assert quick.chi2 == pytest.approx(full.fit_stats()["chi2"], rel=1e-6, abs=1e-10)  # same reason
+        assert quick.names == tuple(full.coefficients.index)
+        # With tssem2's own start values the refit is the same computation as the full fit.
+        exact = refit(res, r, start="data")
+        np.testing.assert_array_equal(exact.estimates, full.coefficients.to_numpy())
+        np.testing.assert_array_equal(exact.defined_values, full.defined.to_numpy())
+
+
+def test_refit_reuses_the_model_and_skips_inference(monkeypatch) -> None:
+    res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_DEFINED)
+    r = res.sample_vector.to_numpy() + 0.01
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("refit must not parse the syntax or compute standard errors / fit indices")
+
+    for name in ("lavaan_to_ram", "_fit_indices", "_vcov", "_rmsea_interval", "_profile_intervals"):
+        monkeypatch.setattr(stage2, name, forbidden)
+    monkeypatch.setattr(stage2._Problem, "hessian", forbidden)
+    monkeypatch.setattr(stage2._Problem, "from_cholesky", forbidden)  # L^-1 of V is reused too
+    out = refit(res, r)
+    assert out.converged and out.iterations > 0 and out.grad_norm < 1e-6
+    assert out.chi2 > 0.0
+
+
+def test_refit_labelled_inputs_are_aligned() -> None:
+    res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_DEFINED)
+    r = res.sample_vector + 0.01
+    plain = refit(res, r.to_numpy())
+    shuffled = refit(res, r.iloc[::-1])
+    np.testing.assert_array_equal(shuffled.estimates, plain.estimates)
+    start = res.coefficients
+    reordered = refit(res, r, start=start.iloc[::-1])
+    np.testing.assert_array_equal(reordered.estimates, refit(res, r, start=start).estimates)
+
+
+def test_refit_result_layout_and_inputs_untouched() -> None:
+    res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_DEFINED)
+    before = copy.deepcopy(res)
+    r = res.sample_vector.to_numpy() + 0.01
+    r_before = r.copy()
+    out = refit(res, r)
+    np.testing.assert_array_equal(r, r_before)
+    pd.testing.assert_frame_equal(res.inspect(), before.inspect())
+    np.testing.assert_array_equal(res.sample_vector, before.sample_vector)
+    assert isinstance(out, RefitResult)
+    assert list(out.coefficients.index) == list(res.coefficients.index)
+    assert list(out.defined.index) == ["ind"]
+    table = out.summary()
+    assert list(table.columns) == ["parameter", "type", "Estimate"]
+    assert list(table["parameter"]) == list(res.coefficients.index) + ["ind"]
+    assert list(table["type"]) == ["parameter"] * len(res.coefficients) + ["defined"]
+    assert "RefitResult(free=5, defined=1" in repr(out) and "converged" in repr(out)
+    with pytest.raises(ValueError, match="read-only"):
+        out.estimates[0] = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.converged = False
+
+
+def test_refit_errors() -> None:
+    res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_MODEL)
+    r = res.sample_vector.to_numpy()
+    with pytest.raises(ModelError, match="result must be a tssem2\\(\\) result, got dict"):
+        refit({}, r)
+    with pytest.raises(DataError, match=r"r must hold one correlation for each of \['Job_Ability'.* got shape \(5,\)"):
+        refit(res, r[:5])
+    bad = r.copy()
+    bad[2] = np.nan
+    with pytest.raises(DataError, match=r"r has missing or non-finite values for \['Sup_Ability'\]"):
+        refit(res, bad)
+    with pytest.raises(DataError, match=r"r is labelled \['a', 'b'"):
+        refit(res, pd.Series(r, index=list("abcdef")))
+    with pytest.raises(ModelError, match="start must be None, 'data' or one value per free parameter, got 'warm'"):
+        refit(res, r, start="warm")
+    with pytest.raises(DataError, match=r"start must hold one free parameter for each of \['A2J'"):
+        refit(res, r, start=[0.1, 0.2])
+
+
+def test_refit_not_identified_raises() -> None:
+    # One factor, three indicators: r_ba r_ca / r_cb < 0 has no real loading of a, so the fit
+    # drives it to 0, where the other two loadings trade off freely (tssem2 refuses this too).
+    R = np.array([[1.0, 0.3, 0.2], [0.3, 1.0, 0.1], [0.2, 0.1, 1.0]])
+    res_stage1 = make_stage1(R, ["a", "b", "c"], n=500)
+    res = tssem2(res_stage1, "F =~ a + b + c")
+    r = np.array([0.3, 0.2, -0.05])
+    for start in (None, "data"):
+        with pytest.raises(ModelError, match="not identified: the information matrix is singular"):
+            refit(res, r, start=start)
+    pooled = pd.DataFrame(vechs_inverse(r, 3), index=["a", "b", "c"], columns=["a", "b", "c"])
+    # tssem2 also warns that the optimiser did not converge before it refuses the fit.
+    with pytest.raises(ModelError, match="not identified: the information matrix is singular"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            tssem2(dataclasses.replace(res_stage1, pooled=pooled), "F =~ a + b + c")
+
+
+def test_refit_non_convergence_warns(monkeypatch) -> None:
+    res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_MODEL)
+    solve = stage2._Problem.solve
+    monkeypatch.setattr(stage2._Problem, "solve", lambda self, x0, extra=None: solve(self, x0, extra, max_iter=1))
+    with pytest.warns(ConvergenceWarning, match="refit did not converge after 1 iterations"):
+        out = refit(res, res.sample_vector.to_numpy() + 0.05)
+    assert not out.converged and "NOT converged" in repr(out)

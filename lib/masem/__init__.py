@@ -15,7 +15,8 @@ from masem.effects import (
     vechs_labels,
     z_to_r,
 )
-from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.errors import ConvergenceWarning, DataError, ModelError, collect_notes
+from masem.indirect import BootstrapResult, indirect
 from masem.model import RAMModel, lavaan_to_ram
 from masem.simulate import (
     Population,
@@ -26,16 +27,17 @@ from masem.simulate import (
     write_population,
 )
 from masem.stage1 import TSSEM1Result, UniRResult, tssem1, uni_r
-from masem.stage2 import TSSEM2Result, compare, tssem2
+from masem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConvergenceWarning",
+    "BootstrapResult",    "ConvergenceWarning",
     "DataError",
     "ModelError",
     "PairCounts",
     "RAMModel",
+    "RefitResult",
     "Population",
     "StudyDatabase",
     "StudyDesign",
@@ -44,14 +46,17 @@ __all__ = [
     "TSSEM2Result",
     "UniRResult",
     "attenuate",
+    "collect_notes",
     "compare",
     "default_design",
     "disattenuate",
+    "indirect",
     "lavaan_to_ram",
     "olkin_siotani",
     "r_to_z",
     "read_database",
     "read_population",
+    "refit",
     "simulate_database",
     "tssem1",
     "tssem2",

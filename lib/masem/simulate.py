@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 
 from masem.data import StudyDatabase
 from masem.errors import DataError, ModelError
@@ -671,6 +670,10 @@ def _simulate_sample(
     averaging = np.zeros((owner.size, m))
     averaging[np.arange(owner.size), owner] = 1.0 / items[owner]
     observed = np.corrcoef(x @ averaging, rowvar=False)
+    # pingouin takes ~2.5 s to import; importing it here keeps `import masem` (and every joblib
+    # worker of the bootstrap) fast for users who never simulate data.
+    import pingouin as pg
+
     alphas = np.array([pg.cronbach_alpha(data=pd.DataFrame(x[:, owner == j]))[0] for j in range(m)])
     return observed, alphas
 

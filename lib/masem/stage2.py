@@ -17,6 +17,11 @@ bordered Hessian, as OpenMx reports them); intervals are Wald or likelihood-base
 of F rising by qchisq(.95, 1)). The optimiser is a Gauss-Newton SQP with Levenberg-Marquardt
 damping and analytic Jacobians.
 
+:func:`refit` fits the model of a :func:`tssem2` result to other correlations with the same weight
+matrix through the same optimiser, reusing the parsed model and the Cholesky factor of V and
+skipping the inference (standard errors, intervals, fit indices): the parametric bootstrap of
+:mod:`masem.indirect` is built on it.
+
 References
 ----------
 Browne, M. W. (1984). Asymptotically distribution-free methods for the analysis of covariance
@@ -42,6 +47,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import linalg, optimize, special, stats
 
 from masem.defined import evaluate as evaluate_definition
@@ -49,7 +55,7 @@ from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, lavaan_to_ram
 
-__all__ = ["TSSEM2Result", "tssem2", "compare"]
+__all__ = ["RefitResult", "TSSEM2Result", "compare", "refit", "tssem2"]
 
 CHI2_95 = float(stats.chi2.ppf(0.95, 1))  # 3.841459: the likelihood-based 95% criterion
 Z_975 = float(stats.norm.ppf(0.975))
@@ -77,11 +83,21 @@ class _Problem:
     """F(theta) = ||L^-1 (r - rho(theta))||^2 with V = L L', subject to h(theta) = 0 (diag = 1) and
     optionally one more equality g(theta) = t (a profiled parameter or definition)."""
 
-    def __init__(self, evaluator: Evaluator, r: np.ndarray, chol: np.ndarray):
+    def __init__(self, evaluator: Evaluator, r: np.ndarray, chol_inv: np.ndarray):
         self.ev = evaluator
         self.r = r
+        self.chol_inv = chol_inv
+
+    @classmethod
+    def from_cholesky(cls, evaluator: Evaluator, r: np.ndarray, chol: np.ndarray) -> _Problem:
         # L^-1 once: each evaluation is then two small matrix products.
-        self.chol_inv = linalg.solve_triangular(chol, np.eye(len(r)), lower=True)
+        chol_inv = linalg.solve_triangular(chol, np.eye(len(r)), lower=True)
+        chol_inv.setflags(write=False)
+        return cls(evaluator, r, chol_inv)
+
+    def with_data(self, r: np.ndarray) -> _Problem:
+        """The same model and weight matrix fitted to other correlations (what refit() solves)."""
+        return _Problem(self.ev, r, self.chol_inv)
 
     def state(self, x: np.ndarray, extra=None) -> dict:
         st = self.ev.evaluate(x)
@@ -269,11 +285,29 @@ class TSSEM2Result:
     _S: np.ndarray = field(repr=False)
     _sample: np.ndarray = field(repr=False)
     _acov: np.ndarray = field(repr=False)
+    _problem: _Problem = field(repr=False)  # parsed model and L^-1 of V, reused by refit()
 
     @property
     def coefficients(self) -> pd.Series:
         """Free parameter estimates by label."""
         return pd.Series(self._estimates.copy(), index=list(self._names), name="Estimate")
+
+    @property
+    def defined(self) -> pd.Series:
+        """Values of the ``:=`` definitions at the estimates, by name (empty without definitions)."""
+        names, values = [d[0] for d in self._defined], [d[2] for d in self._defined]
+        return pd.Series(values, index=names, name="Estimate", dtype=float)
+
+    @property
+    def sample_vector(self) -> pd.Series:
+        """The pooled correlations the model was fitted to (vechs order, labels ``row_col``)."""
+        return pd.Series(self._sample.copy(), index=vechs_labels(list(self.variables)), name="r")
+
+    @property
+    def acov(self) -> pd.DataFrame:
+        """Sampling covariance matrix of :attr:`sample_vector` (its inverse is the WLS weight matrix)."""
+        labels = vechs_labels(list(self.variables))
+        return pd.DataFrame(self._acov.copy(), index=labels, columns=labels)
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -344,6 +378,64 @@ class TSSEM2Result:
         )
 
 
+@dataclass(frozen=True, repr=False, eq=False)
+class RefitResult:
+    """Result of :func:`refit` (immutable; arrays are read-only, pandas objects built on access).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Free parameters, in the order of ``TSSEM2Result.coefficients``.
+    defined_names : tuple of str
+        The ``:=`` definitions, in the order of the syntax.
+    estimates, defined_values : numpy.ndarray
+        Values of the free parameters and of the definitions (NaN where a definition cannot be
+        evaluated).
+    chi2 : float
+        The minimum of the fit function, F(theta_hat).
+    converged, message, iterations, grad_norm
+        Optimiser report; ``grad_norm`` is the max-norm of the gradient of the Lagrangian.
+    """
+
+    names: tuple[str, ...]
+    defined_names: tuple[str, ...]
+    estimates: np.ndarray
+    defined_values: np.ndarray
+    chi2: float
+    converged: bool
+    message: str
+    iterations: int
+    grad_norm: float
+
+    @property
+    def coefficients(self) -> pd.Series:
+        """Free parameter estimates by label."""
+        return pd.Series(self.estimates.copy(), index=list(self.names), name="Estimate")
+
+    @property
+    def defined(self) -> pd.Series:
+        """Values of the ``:=`` definitions by name."""
+        values = self.defined_values.copy()
+        return pd.Series(values, index=list(self.defined_names), name="Estimate", dtype=float)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per free parameter, then per definition: parameter, type, Estimate."""
+        return pd.DataFrame(
+            {
+                "parameter": list(self.names) + list(self.defined_names),
+                "type": ["parameter"] * len(self.names) + ["defined"] * len(self.defined_names),
+                "Estimate": np.concatenate([self.estimates, self.defined_values]),
+            }
+        )
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else f"NOT converged ({self.message})"
+        return (
+            f"RefitResult(free={len(self.names)}, defined={len(self.defined_names)}, "
+            f"chi2={self.chi2:.4f}, iterations={self.iterations}, {status})"
+        )
+
+
 # ----------------------------------------------------------------------------------------------
 # Public functions
 # ----------------------------------------------------------------------------------------------
@@ -378,7 +470,8 @@ def tssem2(
     Returns
     -------
     TSSEM2Result
-        ``inspect()``, ``fit_stats()``, ``implied``, ``vcov``, ``A``, ``S``, ``F``.
+        ``inspect()``, ``fit_stats()``, ``coefficients``, ``defined``, ``vcov``, ``implied``, ``A``,
+        ``S``, ``F``, and the data fitted: ``sample_vector`` and ``acov`` (see also :func:`refit`).
 
     References
     ----------
@@ -495,6 +588,129 @@ def compare(restricted: TSSEM2Result, general: TSSEM2Result) -> pd.DataFrame:
     )
 
 
+def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = None) -> RefitResult:
+    """Refit a stage-2 model to other pooled correlations with the same weight matrix, estimates only.
+
+    The model of ``result`` is fitted to ``r`` by the WLS function of :func:`tssem2`,
+    F(theta) = (r - rho(theta))' V^-1 (r - rho(theta)), with V the stage-1 sampling covariance
+    ``result.acov`` and the same ``diag_constraints``. The parsed model and the Cholesky factor of
+    V are reused, and the standard errors, intervals and fit indices are not computed, so a refit
+    costs a fraction of a :func:`tssem2` call: the building block of the parametric bootstrap
+    (:func:`masem.indirect`), of simulations and of sensitivity analyses.
+
+    Parameters
+    ----------
+    result : TSSEM2Result
+        A :func:`tssem2` fit; its model, weight matrix and (by default) estimates are reused.
+    r : array-like or pandas.Series
+        q pooled correlations in vechs order (``result.sample_vector.index``; a Series is aligned
+        by those labels). Values need not form a positive definite matrix.
+    start : None, "data" or array-like, default None
+        Start values of the optimiser. None: the estimates of ``result`` (a warm start, fastest
+        when r is near ``result.sample_vector``). ``"data"``: the data-based start values of
+        :func:`tssem2`, so that the estimates are exactly those of a full :func:`tssem2` fit of
+        r. Or one value per free parameter (a Series is aligned by ``result.coefficients.index``).
+
+    Returns
+    -------
+    RefitResult
+        ``estimates`` and ``defined_values`` (also as ``coefficients`` and ``defined``),
+        ``chi2``, ``converged``, ``message``, ``iterations``, ``grad_norm``, ``summary()``.
+
+    Raises
+    ------
+    ModelError
+        If the model is not (locally) identified at the refitted estimates, or the fit cannot be
+        computed there (as :func:`tssem2` would). A refit that does not converge, or a definition
+        that cannot be evaluated, gives a :class:`masem.ConvergenceWarning` instead.
+
+    References
+    ----------
+    Cheung, M. W.-L., & Chan, W. (2005). Meta-analytic structural equation modeling: A two-stage
+    approach. *Psychological Methods*, 10(1), 40-64.
+    Browne, M. W. (1984). Asymptotically distribution-free methods for the analysis of covariance
+    structures. *British Journal of Mathematical and Statistical Psychology*, 37, 62-83.
+
+    Examples
+    --------
+    >>> import masem
+    >>> s2 = masem.tssem2(s1, "m ~ a*x\\ny ~ b*m\\nx ~~ 1*x\\nab := a*b")  # doctest: +SKIP
+    >>> again = masem.refit(s2, s2.sample_vector)  # doctest: +SKIP
+    >>> again.coefficients  # doctest: +SKIP
+    """
+    if not isinstance(result, TSSEM2Result):
+        raise ModelError(
+            f"result must be a tssem2() result, got {type(result).__name__}; fit the model with masem.tssem2 first"
+        )
+    labels = vechs_labels(list(result.variables))
+    r = _refit_vector(r, labels, "r", "correlation")
+    problem = result._problem.with_data(r)
+    ev = problem.ev
+    if start is None:
+        x0 = result._estimates
+    elif isinstance(start, str) and start == "data":
+        x0 = _start_values(ev, r)
+    elif isinstance(start, str):
+        raise ModelError(f"start must be None, 'data' or one value per free parameter, got {start!r}")
+    else:
+        x0 = _refit_vector(start, list(ev.names), "start", "free parameter")
+    try:
+        sol = problem.solve(x0)
+        _check_identified(sol, ev)
+        defined = _definitions(ev, sol.x, sol.state)
+    except np.linalg.LinAlgError as exc:
+        raise ModelError(
+            f"the refit failed with a singular matrix ({exc}); the model cannot be fitted to these "
+            "correlations: check them, or simplify the model"
+        ) from None
+    if not sol.converged:
+        warnings.warn(
+            f"the refit did not converge after {sol.iterations} iterations ({sol.message}); give "
+            "start values closer to the solution (start=...) or simplify the model",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    d_values = np.array([value for value, _ in defined.values()], dtype=float)
+    if not np.all(np.isfinite(d_values)):
+        undefined = [name for name, value in zip(defined, d_values) if not np.isfinite(value)]
+        warnings.warn(
+            f"the definition(s) {undefined} cannot be evaluated at the refitted estimates; their "
+            "values are NaN",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return RefitResult(
+        names=ev.names,
+        defined_names=tuple(defined),
+        estimates=_frozen(sol.x),
+        defined_values=_frozen(d_values),
+        chi2=max(sol.f, 0.0),
+        converged=sol.converged,
+        message=sol.message,
+        iterations=sol.iterations,
+        grad_norm=sol.grad_norm,
+    )
+
+
+def _refit_vector(values: ArrayLike, labels: list[str], argument: str, what: str) -> np.ndarray:
+    """A finite float vector with one value per label; a Series is aligned by its labels."""
+    if isinstance(values, pd.Series):
+        index = list(map(str, values.index))
+        if sorted(index) != sorted(labels):
+            raise DataError(f"{argument} is labelled {index}; expected one {what} for each of {labels}")
+        values = values.set_axis(index).loc[labels]
+    x = np.array(values, dtype=float)  # a copy: the caller's array is never touched
+    if x.shape != (len(labels),):
+        raise DataError(
+            f"{argument} must hold one {what} for each of {labels} ({len(labels)} values), "
+            f"got shape {x.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        bad = [label for label, value in zip(labels, x) if not np.isfinite(value)]
+        raise DataError(f"{argument} has missing or non-finite values for {bad}")
+    return x
+
+
 # ----------------------------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------------------------
@@ -580,7 +796,7 @@ def _fit(
             f"the model is not identified: {k - ev.n_constraints} free parameters "
             f"({', '.join(ev.names)}) but only {q} correlations; fix or equate parameters"
         )
-    problem = _Problem(ev, r, chol)
+    problem = _Problem.from_cholesky(ev, r, chol)
     sol = problem.solve(_start_values(ev, r))
     x = sol.x
     if not sol.converged:
@@ -651,6 +867,7 @@ def _fit(
         _S=_frozen(st["S"]),
         _sample=_frozen(r),
         _acov=_frozen(V),
+        _problem=problem,
     )
 
 

@@ -1,0 +1,316 @@
+"""Reference timings: masem against metaSEM 1.5.5 on the shared reference data sets (`make bench`).
+
+For every matrix data set in ../shared/reference/data (read in place), times tssem1 (REM with a
+diagonal between-study covariance, and FEM) and, where ../shared/reference/expected/metasem/<name>.json
+gives stage-2 models, tssem2 on the REM stage 1 with Wald and with profile (likelihood-based)
+intervals. Each time is the best of several runs after a warm-up run, in one single-threaded
+process; next to it stands the metaSEM median time stored in the expected file and the ratio.
+Last, the 2,000-replication parametric bootstrap of an indirect effect with all cores.
+
+Writes benchmarks/results/reference_timings.csv and benchmarks/results/machine.json, and prints
+the table. See benchmarks/README.md for the columns.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy is imported: small matrices run faster single-threaded, and the metaSEM timings
+# were taken single-threaded too.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy  # noqa: E402
+
+import masem  # noqa: E402
+from masem.errors import DataError, ModelError  # noqa: E402
+from masem.indirect import indirect  # noqa: E402
+from masem.stage1 import tssem1  # noqa: E402
+from masem.stage2 import tssem2  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference"
+RESULTS = ROOT / "benchmarks" / "results"
+
+MAX_RUNS = 7  # timed runs per step at most ...
+MIN_RUNS = 3  # ... and at least
+BUDGET_S = 2.0  # stop adding runs once the timed runs of a step took this long
+BOOTSTRAP_CASE = ("Hunter83", "path_no_direct_effect")  # a path model with an indirect effect
+BOOTSTRAP_REPS = 2000
+BOOTSTRAP_RUNS = 2
+COLUMNS = [
+    "dataset", "p", "k", "step", "variant", "model", "masem_s", "runs", "metasem_s", "ratio", "status", "note",
+]
+
+
+def main() -> int:
+    data_dir = REFERENCE / "data"
+    if not data_dir.is_dir():
+        print(f"reference data not found at {data_dir} (../shared/reference is read in place); "
+              "nothing to time")
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    (RESULTS / "machine.json").write_text(json.dumps(machine, indent=2) + "\n", encoding="utf-8")
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
+
+    started = time.perf_counter()
+    rows: list[dict] = []
+    stage1_rem: dict[str, object] = {}
+    for path in sorted(data_dir.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "matrices" not in data:
+            continue
+        name = path.stem
+        expected = _expected(name)
+        base = {"dataset": name, "p": len(data["variables"]), "k": len(data["matrices"])}
+        for method in ("REM", "FEM"):
+            row, fit = _time_stage1(data, method, expected)
+            rows.append({**base, **row})
+            if method == "REM":
+                stage1_rem[name] = fit
+        rows.extend({**base, **row} for row in _time_stage2(stage1_rem[name], expected))
+    rows.append(_time_bootstrap(stage1_rem))
+
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.to_csv(RESULTS / "reference_timings.csv", index=False, float_format="%.6g")
+    _print(table)
+    elapsed = time.perf_counter() - started
+    print(f"\nwritten {RESULTS / 'reference_timings.csv'} and machine.json in {elapsed:.1f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------------------
+
+
+def _time_stage1(data: dict, method: str, expected: dict | None) -> tuple[dict, object]:
+    matrices = [np.array(m, dtype=float) for m in data["matrices"]]  # null (None) becomes NaN
+    studies = [str(s) for s in data.get("studies", [])]
+    if len(set(studies)) == len(matrices):  # named studies make error messages readable
+        matrices = dict(zip(studies, matrices))
+    reference = _get(expected, "tssem1", method, "timing", "median_s")
+    row = {"step": "tssem1", "variant": f"{method} (Diag)" if method == "REM" else method, "model": ""}
+
+    def run():
+        return tssem1(matrices, data["n"], method=method, variables=data["variables"])
+
+    try:
+        timing = _best_of(run)
+    except (DataError, ModelError) as exc:
+        return {**row, **_not_timed(f"not applicable ({_short(exc)})", reference)}, None
+    return {**row, **_timed(timing, reference)}, timing.result
+
+
+def _time_stage2(stage1, expected: dict | None) -> list[dict]:
+    if expected is None:
+        status = "skipped (no expected/metasem file, so no stage-2 model)"
+        return [{"step": "tssem2", "variant": "", "model": "", **_not_timed(status, math.nan)}]
+    out = []
+    for model_id, spec in expected.get("tssem2", {}).items():
+        syntax = _syntax(spec)
+        for intervals, ref_key in (("wald", "z"), ("profile", "LB")):
+            reference = _get(spec, "on_REM", ref_key, "timing", "median_s")
+            row = {"step": "tssem2", "variant": f"on REM, {intervals}", "model": model_id}
+            if stage1 is None:
+                out.append({**row, **_not_timed("skipped (REM stage 1 failed)", reference)})
+                continue
+
+            def run(intervals=intervals):
+                diag = bool(spec["diag.constraints"])
+                return tssem2(stage1, syntax, diag_constraints=diag, intervals=intervals)
+
+            try:
+                timing = _best_of(run)
+            except (DataError, ModelError) as exc:
+                out.append({**row, **_not_timed(f"failed ({_short(exc)})", reference)})
+                continue
+            out.append({**row, **_timed(timing, reference)})
+    return out
+
+
+def _time_bootstrap(stage1_rem: dict) -> dict:
+    name, model_id = BOOTSTRAP_CASE
+    row = {
+        "dataset": name,
+        "p": math.nan,
+        "k": math.nan,
+        "step": "bootstrap",
+        "variant": f"{BOOTSTRAP_REPS} reps, n_jobs=-1",
+        "model": model_id,
+    }
+    expected = _expected(name)
+    spec = _get(expected, "tssem2", model_id)
+    stage1 = stage1_rem.get(name)
+    if spec is None or stage1 is None:
+        return {**row, **_not_timed(f"skipped ({name} data or its model {model_id} not available)", math.nan)}
+    row.update(p=len(stage1.variables), k=stage1.n_studies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = tssem2(stage1, _syntax(spec), diag_constraints=bool(spec["diag.constraints"]))
+
+    def run():
+        return indirect(fit, n_boot=BOOTSTRAP_REPS, seed=2011, n_jobs=-1, progress=False)
+
+    timing = _best_of(run, min_runs=BOOTSTRAP_RUNS, max_runs=BOOTSTRAP_RUNS)
+    result = timing.result
+    notes = [f"first call {timing.first:.2f} s (starts the worker processes)", timing.note]
+    if result.n_failed or result.n_nonconverged:
+        notes.append(f"{result.n_failed} failed, {result.n_nonconverged} not converged")
+    return {**row, **_timed(timing, math.nan, "; ".join(filter(None, notes)))}
+
+
+# ----------------------------------------------------------------------------------------------
+# Timing
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Timing:
+    best: float  # seconds, the fastest timed run
+    runs: int  # timed runs
+    first: float  # seconds, the warm-up run
+    result: object  # what the warm-up run returned
+    note: str  # the warnings of the warm-up run
+
+
+def _best_of(fn: Callable, min_runs: int = MIN_RUNS, max_runs: int = MAX_RUNS) -> Timing:
+    """Time fn(): one warm-up run, then timed runs until MIN_RUNS and BUDGET_S (or MAX_RUNS) are reached."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        result = fn()
+        first = time.perf_counter() - start
+    note = f"warning: {_short(caught[0].message)}" if caught else ""
+    if len(caught) > 1:
+        note += f" (+{len(caught) - 1} more)"
+    times: list[float] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warm-up run has recorded them
+        while len(times) < min_runs or (len(times) < max_runs and sum(times) < BUDGET_S):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return Timing(min(times), len(times), first, result, note)
+
+
+def _timed(t: Timing, reference: float, note: str | None = None) -> dict:
+    ratio = t.best / reference if np.isfinite(reference) and reference > 0 else math.nan
+    note = t.note if note is None else note
+    return {
+        "masem_s": t.best, "runs": t.runs, "metasem_s": reference, "ratio": ratio, "status": "ok", "note": note,
+    }
+
+
+def _not_timed(status: str, reference: float) -> dict:
+    return {
+        "masem_s": math.nan, "runs": 0, "metasem_s": reference, "ratio": math.nan, "status": status, "note": "",
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference files
+# ----------------------------------------------------------------------------------------------
+
+
+def _expected(name: str) -> dict | None:
+    path = REFERENCE / "expected" / "metasem" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _get(block, *keys) -> float | dict | None:
+    """A nested value of a reference file; NaN (timings) or None when any level is missing."""
+    for key in keys:
+        if not isinstance(block, dict) or key not in block or block[key] is None:
+            return math.nan if keys[-1] == "median_s" else None
+        block = block[key]
+    return float(block) if keys[-1] == "median_s" else block
+
+
+def _syntax(spec: dict) -> str:
+    """The model's lavaan syntax plus its OpenMx algebras as ':=' lines, so the profile run
+    computes the same intervals metaSEM did: ``Smatrix[i,j]`` is the label of S element (i, j)
+    and a 1 x 1 identity matrix is the number 1."""
+    algebras = spec.get("mx_algebras") or {}
+    S = _get(spec, "on_REM", "RAM", "S")
+    identities = [n for n, text in algebras.items() if text.startswith('mxMatrix("Iden"')]
+    lines = [spec["lavaan_syntax"]]
+    for name, text in algebras.items():
+        match = re.fullmatch(r'mxAlgebra\((.*), name="(\w+)"\)', text)
+        if not match or S is None:
+            continue
+        expression = re.sub(
+            r"Smatrix\[(\d+),(\d+)\]",
+            lambda m: str(S["values"][int(m.group(1)) - 1][int(m.group(2)) - 1]).split("*")[-1],
+            match.group(1),
+        )
+        for identity in identities:
+            expression = re.sub(rf"\b{identity}\b", "1", expression)
+        lines.append(f"{name} := {expression}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Machine and output
+# ----------------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "masem": masem.__version__,
+        "blas": f"{blas.get('name')} {blas.get('version')}",
+        "blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
+        "timing": f"best of {MIN_RUNS}-{MAX_RUNS} runs after a warm-up (time.perf_counter), one process",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+
+
+def _short(obj, limit: int = 110) -> str:
+    text = " ".join(str(obj).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _print(table: pd.DataFrame) -> None:
+    shown = table.copy()
+    for col in ("masem_s", "metasem_s"):
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    shown["ratio"] = shown["ratio"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    shown["p"] = shown["p"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+    shown["k"] = shown["k"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+    for col in ("status", "note"):  # the CSV has them in full
+        shown[col] = shown[col].map(lambda s: _short(s, 48))
+    print(shown.to_string(index=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
