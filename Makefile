@@ -32,9 +32,10 @@ dot:
 report: setup
 	$(PY) -m masem.report --notebooks notebooks --out reports/report.html
 
-## test: unit, property and reference-conformance tests, then nbval over every notebook
+## test: unit, property and reference-conformance tests, the docstring examples, and nbval over every notebook
 test: setup
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests lib/masem notebooks --doctest-modules --nbval --nbval-current-env \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## notebooks: re-execute the committed notebooks and save their outputs (after a change to lib/ or a notebook)
 notebooks: setup

@@ -52,3 +52,24 @@ def test_find_notebooks_errors(tmp_path) -> None:
         find_notebooks(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no notebooks"):
         find_notebooks(tmp_path)
+
+
+def test_interval_table_collects_every_method_in_long_format() -> None:
+    import numpy as np
+
+    import masem
+    from masem.report import interval_table
+
+    rho = np.array([[1.0, 0.4, 0.3], [0.4, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    stage1 = masem.tssem1([rho] * 5, [200, 150, 300, 250, 180], method="FEM", variables=["x", "m", "y"])
+    model = "m ~ a*x\ny ~ b*m + x\nx ~~ 1*x\nab := a*b"
+    wald = masem.tssem2(stage1, model)
+    profile = masem.tssem2(stage1, model, intervals="profile")
+    boot = masem.indirect(wald, n_boot=200, seed=7, progress=False)
+    table = interval_table(wald=wald, profile=profile, bootstrap=boot)
+    assert list(table.columns) == ["parameter", "method", "estimate", "lower", "upper"]
+    assert set(table["method"]) == {"Wald (delta method)", "profile likelihood", "parametric bootstrap"}
+    assert set(table["parameter"]) == {"ab"}
+    assert (table["lower"] < table["estimate"]).all() and (table["estimate"] < table["upper"]).all()
+    with pytest.raises(ValueError, match="at least one"):
+        interval_table()

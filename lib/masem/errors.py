@@ -7,6 +7,12 @@ and the offending value, and says what to do about it.
 
 from __future__ import annotations
 
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
 
 class DataError(ValueError):
     """Input data that cannot be analysed: bad correlations, sample sizes, files or shapes."""
@@ -18,3 +24,34 @@ class ModelError(ValueError):
 
 class ConvergenceWarning(UserWarning):
     """Numerical trouble in a fit whose result is still returned (non-convergence, a bound, a singular Hessian)."""
+
+
+@contextmanager
+def collect_notes(stream: TextIO | None = None) -> Iterator[list[str]]:
+    """Report masem's numerical notes in a block as plain text lines instead of warnings.
+
+    Notebooks and scripts that want every :class:`ConvergenceWarning` visible in their output
+    (not on stderr, where nbval and reports treat it as noise) wrap the fit in this block; each
+    note is printed as ``Note: ...`` when the block ends, and the list is also returned. Other
+    warnings pass through unchanged.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with collect_notes() as notes:
+    ...     warnings.warn("tau2 at its lower bound for A_B", ConvergenceWarning)
+    Note: tau2 at its lower bound for A_B
+    >>> notes
+    ['tau2 at its lower bound for A_B']
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield notes
+    for item in caught:
+        if issubclass(item.category, ConvergenceWarning):
+            notes.append(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    for note in notes:
+        print(f"Note: {note}", file=stream if stream is not None else sys.stdout)

@@ -99,6 +99,68 @@ def sample_size_histogram(n: Sequence[int] | pd.Series, title: str, ax: Axes | N
     return ax
 
 
+def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes | None = None) -> Axes:
+    """Standard error of each pooled correlation against the number of studies behind it.
+
+    Parameters
+    ----------
+    summaries : mapping
+        Method name -> a stage-1 ``summary()`` table with columns ``k`` and ``se``.
+    title : str
+        Figure title.
+    """
+    for name, table in summaries.items():
+        missing = {"k", "se"} - set(table.columns)
+        if missing:
+            raise DataError(f"precision_by_k: the table for {name!r} lacks the column(s) {sorted(missing)}")
+    ax = _axes(ax, (6.5, 4))
+    for (name, table), marker in zip(summaries.items(), "osD^v"):
+        ax.scatter(table["k"], table["se"], label=name, marker=marker, alpha=0.75, s=28)
+    ax.set_xscale("log")
+    ax.set_title(title)
+    ax.set_xlabel("studies reporting the pair (k, log scale)")
+    ax.set_ylabel("standard error of the pooled r")
+    ax.legend(frameon=False)
+    return ax
+
+
+def interval_plot(
+    intervals: pd.DataFrame, title: str, xlabel: str = "standardized effect", ax: Axes | None = None
+) -> Axes:
+    """Point estimates with intervals, one row per parameter, one colour per interval method.
+
+    Parameters
+    ----------
+    intervals : DataFrame
+        Long format with columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``.
+    title, xlabel : str
+        Figure title and the label (with units) of the horizontal axis.
+    """
+    missing = {"parameter", "method", "estimate", "lower", "upper"} - set(intervals.columns)
+    if missing:
+        raise DataError(f"interval_plot: the table lacks the column(s) {sorted(missing)}")
+    parameters = list(dict.fromkeys(intervals["parameter"]))
+    methods = list(dict.fromkeys(intervals["method"]))
+    ax = _axes(ax, (7, 0.45 * len(parameters) * max(len(methods), 1) / 2 + 1.5))
+    step = 0.8 / max(len(methods), 1)
+    for m, method in enumerate(methods):
+        rows = intervals[intervals["method"] == method].set_index("parameter").reindex(parameters)
+        y = np.arange(len(parameters)) + (m - (len(methods) - 1) / 2) * step
+        ax.errorbar(
+            rows["estimate"], y,
+            xerr=[rows["estimate"] - rows["lower"], rows["upper"] - rows["estimate"]],
+            fmt="o", capsize=3, markersize=4, label=method,
+        )
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(np.arange(len(parameters)), parameters)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("effect")
+    ax.legend(frameon=False, title="95% interval")
+    return ax
+
+
 def conceptual_model(
     antecedents: Mapping[str, str],
     mediator: tuple[str, str],
@@ -137,7 +199,9 @@ def conceptual_model(
     return dot
 
 
-def path_diagram(result, title: str = "", decimals: int = 2, show_covariances: bool = True) -> graphviz.Digraph:
+def path_diagram(
+    result, title: str = "", decimals: int = 2, show_covariances: bool = True, omit_above_p: float | None = None
+) -> graphviz.Digraph:
     """Path diagram of a fitted stage-2 model, each arrow labelled with its estimate.
 
     Stage-2 models are fitted to a correlation matrix, so the estimates are standardized.
@@ -154,6 +218,8 @@ def path_diagram(result, title: str = "", decimals: int = 2, show_covariances: b
         Rounding of the edge labels.
     show_covariances : bool
         Draw the ``~~`` covariances between different variables.
+    omit_above_p : float, optional
+        Leave out paths whose p-value is at or above this level (say so in the title).
     """
     table = result.inspect()
     latent = set(result.latent)
@@ -166,7 +232,10 @@ def path_diagram(result, title: str = "", decimals: int = 2, show_covariances: b
         dot.node(name, name, shape="box", style="rounded")
     for name in result.latent:
         dot.node(name, name, shape="ellipse")
-    for row in table[table["op"].isin(["~", "~~"])].to_dict("records"):
+    table = table[table["op"].isin(["~", "~~"])]
+    if omit_above_p is not None:
+        table = table[table["p-value"] < omit_above_p]
+    for row in table.to_dict("records"):
         label = f"{row['Estimate']:.{decimals}f}"
         style = "bold" if row["p-value"] < 0.05 else "solid"
         if row["op"] == "~":

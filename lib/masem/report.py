@@ -1,4 +1,4 @@
-"""The HTML report of the whole study: every notebook executed afresh, on one self-contained page.
+"""Report tables and the HTML report of the whole study (every notebook executed afresh, one page).
 
 ``make report`` runs ``python -m masem.report --notebooks notebooks --out reports/report.html``. The
 notebooks are executed in memory (their committed copies are never written), converted with
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from tqdm import tqdm
@@ -33,6 +34,53 @@ body { max-width: 1100px; margin: 0 auto; }
 .masem-notebook { border-bottom: 2px solid #444; padding-bottom: 2em; }
 .masem-closing { padding: 2em 1em; }
 """
+
+
+def interval_table(
+    wald=None, profile=None, bootstrap=None, parameters: list[str] | None = None
+) -> pd.DataFrame:
+    """Estimates and 95% intervals of stage-2 parameters from up to three methods, in long format.
+
+    Parameters
+    ----------
+    wald, profile : TSSEM2Result, optional
+        Fits with ``intervals="wald"`` (delta-method / Wald intervals) and ``intervals="profile"``
+        (likelihood-based intervals).
+    bootstrap : BootstrapResult, optional
+        A parametric bootstrap (:func:`masem.indirect`); its percentile intervals are used.
+    parameters : list of str, optional
+        Labels to keep (default: the ``:=`` defined parameters of the first fit given).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``, ready for
+        :func:`masem.plots.interval_plot`.
+    """
+    frames = []
+    for method, fit in (("Wald (delta method)", wald), ("profile likelihood", profile)):
+        if fit is None:
+            continue
+        table = fit.inspect()
+        if parameters is None:
+            parameters = list(table.loc[table["op"] == ":=", "label"])
+        table = table[table["label"].isin(parameters)].drop_duplicates("label")
+        frames.append(pd.DataFrame({
+            "parameter": table["label"], "method": method, "estimate": table["Estimate"],
+            "lower": table["ci.lower"], "upper": table["ci.upper"],
+        }))
+    if bootstrap is not None:
+        table = bootstrap.summary()
+        if parameters is None:
+            parameters = list(table.loc[table["type"] == "defined", "parameter"])
+        table = table[table["parameter"].isin(parameters)]
+        frames.append(pd.DataFrame({
+            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["Estimate"],
+            "lower": table["ci.lower"], "upper": table["ci.upper"],
+        }))
+    if not frames:
+        raise ValueError("interval_table needs at least one of wald=, profile= or bootstrap=")
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
