@@ -20,6 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
+# Our fit_stats() names -> metaSEM's names for the fit indices compared at the README's fit tolerance.
+METASEM_FIT_NAMES = {
+    "chi2": "chisq",
+    "p_value": "pvalue",
+    "RMSEA": "RMSEA",
+    "RMSEA_lower": "RMSEA_lower90",
+    "RMSEA_upper": "RMSEA_upper90",
+    "SRMR": "SRMR",
+    "CFI": "CFI",
+    "TLI": "TLI",
+    "chi2_indep": "chisq_indep",
+}
+
+
 def reference_path(*parts: str) -> Path:
     """Path of a file under ../shared/reference; skips the calling test when it is absent."""
     path = REFERENCE.joinpath(*parts)

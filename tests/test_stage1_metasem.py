@@ -29,7 +29,7 @@ import pytest
 
 import masem
 from masem.stage1 import tssem1, uni_r
-from conftest import REFERENCE, load_reference, ref_matrix, ref_study_matrices
+from conftest import METASEM_FIT_NAMES, REFERENCE, load_reference, ref_matrix, ref_study_matrices
 
 EXPECTED_DIR = REFERENCE / "expected" / "metasem"
 EXPECTED = sorted(p.stem for p in EXPECTED_DIR.glob("*.json")) if EXPECTED_DIR.exists() else []
@@ -139,16 +139,8 @@ def test_standard_errors_and_vcov(name, block_id):
 
 
 FEM_FIT = [
-    ("chi2", "chisq"),
+    *METASEM_FIT_NAMES.items(),
     ("df", "df"),
-    ("p_value", "pvalue"),
-    ("RMSEA", "RMSEA"),
-    ("RMSEA_lower", "RMSEA_lower90"),
-    ("RMSEA_upper", "RMSEA_upper90"),
-    ("SRMR", "SRMR"),
-    ("CFI", "CFI"),
-    ("TLI", "TLI"),
-    ("chi2_indep", "chisq_indep"),
     ("df_indep", "df_indep"),
     ("AIC", "AIC"),
     ("BIC", "BIC"),
