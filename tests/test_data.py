@@ -135,6 +135,30 @@ def test_pair_counts(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # Missing, empty and unreadable files
 # ----------------------------------------------------------------------------------------------
+def test_pair_rows_reliabilities_and_moderators(tmp_path):
+    db = read_database(make_db(tmp_path))
+    ab = db.pair("A", "B")
+    assert ab["study_id"].tolist() == ["S1", "S2"]
+    assert ab["r"].tolist() == [0.30, 0.35] and ab["n"].tolist() == [100, 50]
+    # S1 reports both alphas; S2 reports neither A nor B.
+    assert ab["rxx"].tolist()[0] == 0.85 and ab["ryy"].tolist()[0] == 0.80
+    assert ab[["rxx", "ryy"]].iloc[1].isna().all()
+    assert ab["industry"].tolist() == ["service", "other"]
+    # The reverse order swaps the reliabilities, not the rows.
+    ba = db.pair("B", "A")
+    assert ba["rxx"].tolist()[0] == 0.80 and ba["r"].tolist() == ab["r"].tolist()
+
+
+def test_pair_errors(tmp_path):
+    db = read_database(make_db(tmp_path))
+    with pytest.raises(masem.DataError, match="no study reports the correlation of A and D"):
+        db.pair("A", "D")
+    with pytest.raises(masem.DataError, match="unknown variable"):
+        db.pair("A", "Z")
+    with pytest.raises(masem.DataError, match="more than once"):
+        db.pair("A", "A")
+
+
 def test_missing_folder(tmp_path):
     message = error_of(tmp_path / "nowhere")
     assert "nowhere" in message and "folder not found" in message

@@ -592,6 +592,44 @@ class StudyDatabase:
             study_ids=[pos["study_ids"][t] for t in keep],
         )
 
+    def pair(self, var1: str, var2: str) -> pd.DataFrame:
+        """Every study reporting the correlation of ``var1`` and ``var2``: the input of a bivariate meta-analysis.
+
+        Parameters
+        ----------
+        var1, var2 : str
+            Construct codes (either order).
+
+        Returns
+        -------
+        DataFrame
+            One row per reporting study, in ``studies.csv`` order: ``study_id``, ``r``, ``n`` (the
+            study's sample size), ``rxx`` and ``ryy`` (the reported alphas of ``var1`` and ``var2``,
+            NaN when not reported), then every moderator column of ``studies.csv``.
+
+        Raises
+        ------
+        DataError
+            For an unknown code, the same code twice, or a pair no study reports.
+        """
+        variables, _ = self._indices([var1, var2])
+        a, b = variables
+        corr = self._correlations
+        rows = corr[((corr["var1"] == a) & (corr["var2"] == b)) | ((corr["var1"] == b) & (corr["var2"] == a))]
+        if rows.empty:
+            raise DataError(
+                f"no study reports the correlation of {a} and {b}; "
+                f"see pair_counts() for the pairs the database covers."
+            )
+        alphas = self._reliabilities.pivot(index="study_id", columns="variable", values="alpha")
+        out = rows[["study_id", "r"]].merge(self._studies, on="study_id", how="left")
+        out.insert(3, "rxx", out["study_id"].map(alphas[a]) if a in alphas else np.nan)
+        out.insert(4, "ryy", out["study_id"].map(alphas[b]) if b in alphas else np.nan)
+        order = {sid: i for i, sid in enumerate(self._studies["study_id"])}
+        out = out.sort_values("study_id", key=lambda s: s.map(order)).reset_index(drop=True)
+        moderators = [c for c in self._studies.columns if c not in ("study_id", "n")]
+        return out[["study_id", "r", "n", "rxx", "ryy", *moderators]]
+
     def pair_counts(self, variables: Sequence[str] | None = None) -> PairCounts:
         """Number of studies ``k`` and total N per pair of ``variables`` (default: all constructs).
 
