@@ -32,6 +32,13 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
+def _require_columns(table: pd.DataFrame, columns: set[str], what: str) -> None:
+    """Raise a DataError naming the columns a plotting function needs but ``table`` lacks."""
+    missing = columns - set(table.columns)
+    if missing:
+        raise DataError(f"{what} lacks the column(s) {sorted(missing)}")
+
+
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
@@ -113,9 +120,7 @@ def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes |
         Figure title.
     """
     for name, table in summaries.items():
-        missing = {"k", "se"} - set(table.columns)
-        if missing:
-            raise DataError(f"precision_by_k: the table for {name!r} lacks the column(s) {sorted(missing)}")
+        _require_columns(table, {"k", "se"}, f"precision_by_k: the table for {name!r}")
     ax = _axes(ax, (6.5, 4))
     for (name, table), marker in zip(summaries.items(), "osD^v"):
         ax.scatter(table["k"], table["se"], label=name, marker=marker, alpha=0.75, s=28)
@@ -139,9 +144,7 @@ def interval_plot(
     title, xlabel : str
         Figure title and the label (with units) of the horizontal axis.
     """
-    missing = {"parameter", "method", "estimate", "lower", "upper"} - set(intervals.columns)
-    if missing:
-        raise DataError(f"interval_plot: the table lacks the column(s) {sorted(missing)}")
+    _require_columns(intervals, {"parameter", "method", "estimate", "lower", "upper"}, "interval_plot: the table")
     parameters = list(dict.fromkeys(intervals["parameter"]))
     methods = list(dict.fromkeys(intervals["method"]))
     ax = _axes(ax, (7, 0.45 * len(parameters) * max(len(methods), 1) / 2 + 1.5))
@@ -174,9 +177,7 @@ def correction_plot(table: pd.DataFrame, title: str, ax: Axes | None = None) -> 
     title : str
         Figure title.
     """
-    missing = {"name", "r_mean", "rho"} - set(table.columns)
-    if missing:
-        raise DataError(f"correction_plot: the table lacks the column(s) {sorted(missing)}")
+    _require_columns(table, {"name", "r_mean", "rho"}, "correction_plot: the table")
     ax = _axes(ax, (7, 0.4 * len(table) + 1.5))
     y = np.arange(len(table))
     ax.hlines(y, table["r_mean"], table["rho"], color="grey", linewidth=1)
