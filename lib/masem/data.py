@@ -401,12 +401,16 @@ class StudyMatrices:
         Sample sizes (from ``studies.csv``), read-only.
     study_ids : list of str
         The kept studies, in the order of ``studies.csv``.
+    corrected : bool
+        True when the correlations are corrected for unreliability (see
+        :meth:`StudyDatabase.matrices`).
     """
 
     variables: list[str]
     matrices: list[pd.DataFrame]
     n: np.ndarray
     study_ids: list[str]
+    corrected: bool = False
 
     def summary(self) -> pd.DataFrame:
         """One row per study: ``study_id``, ``n``, variables measured and correlations reported."""
@@ -419,7 +423,7 @@ class StudyMatrices:
     def __repr__(self) -> str:
         return (
             f"StudyMatrices(variables={self.variables}, studies={len(self.study_ids)}, "
-            f"total_n={int(self.n.sum())})"
+            f"total_n={int(self.n.sum())}{', corrected for unreliability' if self.corrected else ''})"
         )
 
 
@@ -546,7 +550,7 @@ class StudyDatabase:
             raise DataError(f"need at least two variables for correlation matrices, got {variables}.")
         return variables, np.array([self._pos["code_index"][v] for v in variables])
 
-    def matrices(self, variables: Sequence[str], min_pairs: int = 1) -> StudyMatrices:
+    def matrices(self, variables: Sequence[str], min_pairs: int = 1, corrected: bool = False) -> StudyMatrices:
         """Per-study correlation matrices over ``variables``, in the requested order.
 
         Parameters
@@ -555,12 +559,37 @@ class StudyDatabase:
             Construct codes (at least two).
         min_pairs : int, default 1
             Keep only studies that report at least this many correlations among ``variables``.
+        corrected : bool, default False
+            Correct each correlation for unreliability, r / sqrt(rxx * ryy) (Spearman, 1904), with
+            the study's reported alphas; a missing alpha is replaced by the sample-size-weighted
+            mean alpha of that construct over the studies reporting one (the mean-reliability
+            imputation of Hunter & Schmidt, 2004, ch. 3).
 
         Returns
         -------
         StudyMatrices
             ``matrices`` (list of p x p DataFrames: NaN = unreported, NaN diagonal = not
             measured), ``n`` and ``study_ids`` of the kept studies, in ``studies.csv`` order.
+
+        Raises
+        ------
+        DataError
+            With ``corrected=True``: a construct without any reported alpha, or a corrected
+            correlation outside (-1, 1) (names the study, the pair and the values).
+
+        Notes
+        -----
+        Corrected matrices are meant for sensitivity analyses. TSSEM computes their sampling
+        covariance as if they were observed correlations with the study's n, which understates
+        it by the factor 1 / (rxx ryy); standard errors from corrected matrices are therefore
+        somewhat too small (Cheung, 2015, sec. 7.5 discusses the options).
+
+        References
+        ----------
+        Spearman, C. (1904). The proof and measurement of association between two things.
+        *American Journal of Psychology*, 15, 72-101.
+        Hunter, J. E., & Schmidt, F. L. (2004). *Methods of meta-analysis* (2nd ed.). Sage.
+        Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach*. Wiley.
 
         Examples
         --------
@@ -583,6 +612,10 @@ class StudyDatabase:
         diag = np.where(pos["measured"][:, idx], 1.0, np.nan)
         cube[:, np.arange(p), np.arange(p)] = diag
         keep = np.flatnonzero(np.bincount(s, minlength=k) >= min_pairs)
+        if not isinstance(corrected, (bool, np.bool_)):
+            raise DataError(f"corrected must be True or False, got {corrected!r}.")
+        if corrected:
+            cube = self._disattenuate(cube, variables, keep)
         n = pos["n"][keep].copy()
         n.flags.writeable = False
         return StudyMatrices(
@@ -590,6 +623,114 @@ class StudyDatabase:
             matrices=[pd.DataFrame(cube[t], index=variables, columns=variables) for t in keep],
             n=n,
             study_ids=[pos["study_ids"][t] for t in keep],
+            corrected=bool(corrected),
+        )
+
+    def _disattenuate(self, cube: np.ndarray, variables: list[str], keep: np.ndarray) -> np.ndarray:
+        """Divide every correlation of ``cube`` (studies x p x p) by sqrt(rxx ryy); see matrices()."""
+        rel = self._reliabilities
+        ids = self._pos["study_ids"]
+        n_of = dict(zip(ids, self._pos["n"]))
+        alpha = np.full((len(ids), len(variables)), np.nan)
+        row_of = {sid: t for t, sid in enumerate(ids)}
+        for j, code in enumerate(variables):
+            reported = rel[rel["variable"] == code]
+            if reported.empty:
+                raise DataError(
+                    f"corrected=True needs reliabilities, but no study reports an alpha for {code}; "
+                    "add them to reliabilities.csv or use corrected=False."
+                )
+            weights = reported["study_id"].map(n_of).to_numpy(dtype=float)
+            mean_alpha = float(np.average(reported["alpha"].to_numpy(dtype=float), weights=weights))
+            alpha[:, j] = mean_alpha
+            alpha[reported["study_id"].map(row_of).to_numpy(), j] = reported["alpha"].to_numpy(dtype=float)
+        out = cube / np.sqrt(alpha[:, :, None] * alpha[:, None, :])
+        p = len(variables)
+        out[:, np.arange(p), np.arange(p)] = cube[:, np.arange(p), np.arange(p)]
+        bad = np.argwhere((np.abs(out) >= 1) & ~np.eye(p, dtype=bool)[None])
+        bad = bad[np.isin(bad[:, 0], keep)]
+        if len(bad):
+            t, a, b = bad[0]
+            raise DataError(
+                f"study '{ids[t]}': the correlation of {variables[a]} and {variables[b]} "
+                f"(r = {cube[t, a, b]:.3f}) corrected with alphas {alpha[t, a]:.3f} and {alpha[t, b]:.3f} "
+                f"is {out[t, a, b]:.3f}, outside (-1, 1); check the study's r and alphas, or exclude "
+                "the study with subset(exclude=[...])."
+            )
+        return out
+
+    def subset(
+        self,
+        studies: Sequence[str] | None = None,
+        *,
+        exclude: Sequence[str] | None = None,
+        **moderators: object,
+    ) -> StudyDatabase:
+        """A database with only some of the studies (their correlations and reliabilities follow).
+
+        Parameters
+        ----------
+        studies : list of str, optional
+            Study ids to keep (default: all).
+        exclude : list of str, optional
+            Study ids to drop.
+        **moderators
+            ``column=value`` or ``column=[values]`` on columns of ``studies.csv``, e.g.
+            ``industry="service"`` or ``published=1``. Conditions are combined with "and".
+
+        Returns
+        -------
+        StudyDatabase
+            A new, validated database (the codebook is kept whole); this one is unchanged.
+
+        Raises
+        ------
+        DataError
+            For an unknown study id or column, a value no study has, or when no study is left.
+
+        Examples
+        --------
+        >>> db = read_database("data/individual")                  # doctest: +SKIP
+        >>> db.subset(industry="service", published=1)             # doctest: +SKIP
+        """
+        table = self._studies
+        ids = table["study_id"]
+        keep = pd.Series(True, index=table.index)
+        for argument, chosen in (("studies", studies), ("exclude", exclude)):
+            if chosen is None:
+                continue
+            if isinstance(chosen, str) or not isinstance(chosen, Sequence):
+                raise DataError(f"{argument} must be a list of study ids, got {chosen!r}.")
+            unknown = [c for c in chosen if c not in set(ids)]
+            if unknown:
+                raise DataError(
+                    f"{argument}: unknown study id{'s' if len(unknown) > 1 else ''} {unknown}; "
+                    f"the database has {len(ids)} studies ({ids.iloc[0]} ... {ids.iloc[-1]})."
+                )
+            inside = ids.isin(list(chosen))
+            keep &= inside if argument == "studies" else ~inside
+        for column, wanted in moderators.items():
+            if column not in table.columns or column in ("study_id", "n"):
+                choices = [c for c in table.columns if c not in ("study_id", "n")]
+                raise DataError(f"unknown moderator column {column!r}; studies.csv has {choices}.")
+            values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+            present = set(table[column].dropna().tolist())
+            absent = [v for v in values if v not in present]
+            if absent:
+                raise DataError(
+                    f"no study has {column} = {absent[0]!r}; the values of {column} are "
+                    f"{sorted(present, key=str)}."
+                )
+            keep &= table[column].isin(values)
+        if not keep.any():
+            raise DataError(f"no study is left after subset(studies={studies!r}, exclude={exclude!r}, "
+                            f"{', '.join(f'{k}={v!r}' for k, v in moderators.items())}).")
+        kept = set(ids[keep])
+        return StudyDatabase.from_frames(
+            self._studies[keep].reset_index(drop=True),
+            self._correlations[self._correlations["study_id"].isin(kept)].reset_index(drop=True),
+            self._constructs,
+            self._reliabilities[self._reliabilities["study_id"].isin(kept)].reset_index(drop=True),
         )
 
     def pair(self, var1: str, var2: str) -> pd.DataFrame:
