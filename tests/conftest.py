@@ -67,3 +67,45 @@ def ref_study_matrices(data: dict) -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+# ----------------------------------------------------------------------------------------------
+# Data safety: the suite (unit tests, doctests and nbval's notebook runs) must leave the bundled
+# database and the committed notebooks byte-identical. Hash them before the first test and after
+# the last one; any difference fails the run, naming the files.
+# ----------------------------------------------------------------------------------------------
+GUARDED = ("data", "notebooks")
+
+
+def _snapshot() -> dict[str, str]:
+    import hashlib
+
+    digests = {}
+    for folder in GUARDED:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and ".ipynb_checkpoints" not in path.parts and "__pycache__" not in path.parts:
+                digests[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._masem_snapshot = _snapshot()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = getattr(session.config, "_masem_snapshot", None)
+    if before is None:
+        return
+    after = _snapshot()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (
+            f"DATA SAFETY: the test run changed {len(changed)} file(s) under {' and '.join(f'{g}/' for g in GUARDED)} "
+            f"(added, removed or modified): {changed[:10]}. The library and notebooks must never "
+            "write there; restore them with `git checkout -- data notebooks`."
+        )
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
