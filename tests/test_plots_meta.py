@@ -28,6 +28,10 @@ from matplotlib.patches import Polygon
 from masem import DataError, plots
 from masem.univariate import meta
 
+# These tests draw many small data sets, some homogeneous on purpose, so tau2 often lands on 0; the
+# ConvergenceWarning that says so is checked in test_stress.py, not here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*tau2 is estimated at its lower bound:masem.errors.ConvergenceWarning")
+
 Y = np.array([0.12, 0.35, 0.28, 0.05, 0.41, 0.22])
 V = np.array([0.010, 0.020, 0.004, 0.015, 0.030, 0.006])
 LABELS = ["Ames 2001", "Baker 2004", "Chen 2010", "Diaz 2012", "Evans 2015", "Fox 2019"]

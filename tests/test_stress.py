@@ -122,7 +122,8 @@ def test_homogeneous_data_put_tau2_on_its_bound_and_agree_with_gls() -> None:
 
 
 def test_univariate_reml_with_identical_effects_equals_fixed_effect() -> None:
-    reml = masem.meta([0.2] * 5, [0.01, 0.02, 0.01, 0.03, 0.02], method="REML")
+    with pytest.warns(masem.ConvergenceWarning, match=r"tau2 is estimated at its lower bound 0 \(REML\).*confint"):
+        reml = masem.meta([0.2] * 5, [0.01, 0.02, 0.01, 0.03, 0.02], method="REML")
     fe = masem.meta([0.2] * 5, [0.01, 0.02, 0.01, 0.03, 0.02], method="FE")
     assert reml.tau2 == 0 and reml.tau2_at_bound
     assert reml.estimate == pytest.approx(fe.estimate, abs=1e-12)
@@ -148,3 +149,14 @@ def test_univariate_meta_with_twenty_thousand_studies() -> None:
     # True tau2 = 0.1^2 - 0.01 = 0; sampling-noise SD of the estimate ~ 0.01 * sqrt(2 / 20000).
     assert res.tau2 < 5e-4
     assert res.estimate == pytest.approx(0.2, abs=0.005)
+
+
+def test_notes_of_inner_fits_say_which_fit_and_appear_once() -> None:
+    yi = [0.2, 0.2, 0.2, 0.5, 0.1, 0.8]
+    vi = [0.01, 0.02, 0.01, 0.01, 0.02, 0.01]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masem.subgroup(yi, vi, ["a", "a", "a", "b", "b", "b"])
+    notes = [str(w.message) for w in caught]
+    # Group a is homogeneous (tau2 = 0), group b is not: exactly one note, naming group a.
+    assert len(notes) == 1 and notes[0].startswith("subgroup, group 'a': tau2 is estimated at its lower bound"), notes

@@ -18,8 +18,8 @@ import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.univariate import MetaResult, meta, meta_regression
+from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
+from masem.univariate import TAU2_AT_BOUND, MetaResult, meta, meta_regression
 
 __all__ = [
     "EggerResult",
@@ -229,10 +229,11 @@ def egger(result: MetaResult, model: str = "rma") -> EggerResult:
         )
     _refuse_user_weights(result, "egger(model='rma')")
     _check_k(result.k, 3, "egger(model='rma')")
-    mr = meta_regression(
-        y, v, pd.DataFrame({"sei": sei}), method=result.method, test=result.test, level=result.level,
-        labels=result.labels,
-    )
+    with relabel_notes("egger (regression on the standard errors)"):
+        mr = meta_regression(
+            y, v, pd.DataFrame({"sei": sei}), method=result.method, test=result.test, level=result.level,
+            labels=result.labels,
+        )
     coef = mr.coef.set_index("name")
     return EggerResult(
         model="rma", method=result.method, k=result.k, statistic=float(coef.loc["sei", "z"]), df=mr.df,
@@ -428,7 +429,10 @@ def trim_and_fill(
     y, v = sign * y_obs[order], v_obs[order]
 
     def fit(yy: np.ndarray, vv: np.ndarray) -> MetaResult:
-        return meta(yy, vv, method=result.method, test=result.test, level=result.level)
+        # The trimmed fits only locate the centre; a tau2 of 0 there says nothing about the data.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=TAU2_AT_BOUND, category=ConvergenceWarning)
+            return meta(yy, vv, method=result.method, test=result.test, level=result.level)
 
     k0, previous, iterations, raw, centre = 0, -1, 0, 0.0, result.estimate
     while k0 != previous and iterations < maxiter:
@@ -464,11 +468,12 @@ def trim_and_fill(
         p_k0 = 0.5 ** (k0 + 1)
     filled_y = sign * (2 * centre - y[k - k0:])
     filled_v = v[k - k0:]
-    refit = result if k0 == 0 else meta(
-        np.concatenate([y_obs, filled_y]), np.concatenate([v_obs, filled_v]), method=result.method,
-        test=result.test, level=result.level,
-        labels=[*result.labels, *(f"filled {i + 1}" for i in range(k0))],
-    )
+    with relabel_notes("trim_and_fill (observed and filled studies)"):
+        refit = result if k0 == 0 else meta(
+            np.concatenate([y_obs, filled_y]), np.concatenate([v_obs, filled_v]), method=result.method,
+            test=result.test, level=result.level,
+            labels=[*result.labels, *(f"filled {i + 1}" for i in range(k0))],
+        )
     return TrimFillResult(
         estimator=estimator, side=side, k0=k0, se_k0=se_k0, p_k0=p_k0, k=k, k_total=k + k0,
         iterations=iterations, converged=converged, observed=result, result=refit,

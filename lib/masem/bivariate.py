@@ -17,7 +17,7 @@ import pandas as pd
 
 from masem.bias import egger, failsafe_n, pet_peese, trim_and_fill
 from masem.data import StudyDatabase
-from masem.errors import DataError
+from masem.errors import DataError, relabel_notes
 from masem.psychometric import hunter_schmidt
 from masem.effects import r_to_z, z_to_r
 from masem.univariate import escalc, meta
@@ -53,9 +53,10 @@ def bias_table(database: StudyDatabase, focal: str, others: Sequence[str], metho
     rows = []
     for other in others:
         data = effect_sizes(database, focal, other)
-        fit = meta(data["yi"], data["vi"], method=method, labels=list(data["study_id"]))
-        rma_test, lm_test = egger(fit, model="rma"), egger(fit, model="lm")
-        filled, pp = trim_and_fill(fit), pet_peese(fit)
+        with relabel_notes(f"{focal}-{other}"):
+            fit = meta(data["yi"], data["vi"], method=method, labels=list(data["study_id"]))
+            rma_test, lm_test = egger(fit, model="rma"), egger(fit, model="lm")
+            filled, pp = trim_and_fill(fit), pet_peese(fit)
         rows.append({
             "relation": f"{focal}-{other}",
             "k": fit.k,
@@ -135,7 +136,8 @@ def bivariate_table(
             credibility=credibility, level=level,
         )
         z = escalc("ZCOR", pair["r"], pair["n"])
-        random_effects = meta(z["yi"], z["vi"], method=method, level=level)
+        with relabel_notes(f"{focal}-{other}"):
+            random_effects = meta(z["yi"], z["vi"], method=method, level=level)
         rows.append({
             "code": other,
             "name": names.get(other, other),

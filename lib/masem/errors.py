@@ -55,3 +55,23 @@ def collect_notes(stream: TextIO | None = None) -> Iterator[list[str]]:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     for note in notes:
         print(f"Note: {note}", file=stream if stream is not None else sys.stdout)
+
+
+@contextmanager
+def relabel_notes(prefix: str, stacklevel: int = 3) -> Iterator[None]:
+    """Re-issue the ConvergenceWarnings of an inner fit once each, prefixed with what was fitted.
+
+    Functions that fit many models (one per pair, group or trim-and-fill step) use it so a note
+    says which fit it is about (``"group 'service': tau2 ..."``) and appears once, not per
+    iteration. Other warnings pass through unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: set[str] = set()
+    for item in caught:
+        if not issubclass(item.category, ConvergenceWarning):
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        elif str(item.message) not in seen:
+            seen.add(str(item.message))
+            warnings.warn(f"{prefix}: {item.message}", ConvergenceWarning, stacklevel=stacklevel + 1)

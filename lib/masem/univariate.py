@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
 from masem import _rma
-from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
 
 __all__ = [
     "MetaRegressionResult",
@@ -149,11 +149,24 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _warn_unconverged(tau: _rma.Tau2Fit, method: str) -> None:
+TAU2_AT_BOUND = "tau2 is estimated at its lower bound 0"
+
+
+def _warn_tau2(tau: _rma.Tau2Fit, method: str, residual: bool = False) -> None:
+    """Say in words when tau2 did not converge or sits on its bound (issue: no silent trouble)."""
     if not tau.converged:
         warnings.warn(
             f"tau2 ({method}) did not converge: {tau.message}. The estimate is the last value "
             f"tried; check the data for extreme yi or vi, or use a closed-form estimator (method='DL').",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    elif method != "FE" and tau.at_bound:
+        what = "residual heterogeneity (after the moderators)" if residual else "heterogeneity"
+        warnings.warn(
+            f"{TAU2_AT_BOUND} ({method}): the studies show no {what} beyond sampling error, so the "
+            "random-effects result equals the fixed-effect one. This is a valid estimate, but tau2's "
+            "standard error is not meaningful there; report the Q-profile interval (confint()) for tau2.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -548,9 +561,9 @@ def meta(
     (I2 = 100 max(0, Q - df) / Q, H2 = Q / df), as metafor reports them.
 
     A tau2 estimate of 0 is a valid estimate (the data show no heterogeneity beyond sampling
-    error), not numerical trouble: it sets ``tau2_at_bound`` and is noted in the printout but
-    does not warn. A :class:`~masem.ConvergenceWarning` is raised only when the root search for
-    ML / REML / PM fails.
+    error), but tau2's standard error means nothing on the bound: it sets ``tau2_at_bound``, is
+    noted in the printout, and raises a :class:`~masem.ConvergenceWarning` that says so. A
+    ConvergenceWarning is also raised when the root search for ML / REML / PM fails.
 
     References
     ----------
@@ -597,7 +610,7 @@ def meta(
             raise DataError(f"weight of {_study(lab, bad[0])} is {float(a[bad[0]])!r}; weights must be positive and finite.")
     X = np.ones((len(y), 1))
     fit = _rma.fit_model(y, v, X, method_c, test_c, level, weights=a)
-    _warn_unconverged(fit.tau, method_c)
+    _warn_tau2(fit.tau, method_c)
     if method_c == "FE":
         pi = (np.nan, np.nan)
     else:
@@ -949,7 +962,7 @@ def meta_regression(
     has_intercept = "intrcpt" in names
     btt = np.array([j for j, name in enumerate(names) if name != "intrcpt"], dtype=int)
     fit = _rma.fit_model(y, v, X, method_c, test_c, level, btt=btt)
-    _warn_unconverged(fit.tau, method_c)
+    _warn_tau2(fit.tau, method_c, residual=True)
     coef = tuple(
         (names[j], float(fit.beta[j]), float(fit.se[j]), float(fit.stat[j]), float(fit.pval[j]),
          float(fit.ci_lb[j]), float(fit.ci_ub[j]))
@@ -1110,7 +1123,8 @@ def subgroup(
         if len(idx) < 2:
             raise DataError(f"group {_plain(level_name)!r} has {_n_studies(len(idx))}; every group needs at least 2 "
                             f"(merge it with another group or drop it).")
-        res = meta(y[idx], v[idx], method=method_c, test=test, level=level, labels=[lab[i] for i in idx])
+        with relabel_notes(f"subgroup, group {_plain(level_name)!r}"):
+            res = meta(y[idx], v[idx], method=method_c, test=test, level=level, labels=[lab[i] for i in idx])
         results.append((level_name, res))
     est = np.array([res.estimate for _, res in results])
     w = 1.0 / np.array([res.se for _, res in results]) ** 2
