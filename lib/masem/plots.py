@@ -480,3 +480,73 @@ def funnel_plot(
     ax.set_ylabel("standard error (scale of yi)")
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
+
+
+def paths_by_group(
+    result,
+    title: str,
+    ops: Sequence[str] = ("~",),
+    xlabel: str = "standardized path coefficient (95% Wald CI)",
+    ax: Axes | None = None,
+) -> Axes:
+    """Dot-and-whisker plot of a multi-group model: each path's estimate and 95% CI, one colour per group.
+
+    Parameters
+    ----------
+    result : MultigroupTSSEM2Result or DataFrame
+        A :func:`masem.tssem2_multigroup` fit, or its ``inspect()`` table (columns ``group``,
+        ``lval``, ``op``, ``rval``, ``Estimate``, ``ci.lower``, ``ci.upper``).
+    title : str
+        Figure title.
+    ops : sequence of str
+        Which rows to draw: ``"~"`` (paths and loadings, default), ``"~~"`` (covariances),
+        ``":="`` (definitions).
+    xlabel : str
+        Horizontal-axis label, with its units.
+    ax : Axes, optional
+        Where to draw; a new figure sized to the number of paths otherwise.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Paths are labelled ``cause → effect`` (``a ↔ b`` for covariances); the groups are side by
+        side within each row, in the order of the fit; a parameter held equal across groups shows
+        the same dot in every colour.
+    """
+    table = result.inspect() if hasattr(result, "inspect") else result
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(
+            f"paths_by_group needs a tssem2_multigroup() result or its inspect() table, got {type(result).__name__}."
+        )
+    needed = {"group", "lval", "op", "rval", "Estimate", "ci.lower", "ci.upper"}
+    _require_columns(table, needed, "paths_by_group: the table")
+    unknown = [op for op in ops if op not in ("~", "~~", ":=")]
+    if unknown:
+        raise DataError(f"paths_by_group: ops must be among '~', '~~', ':=', got {unknown}.")
+    rows = table[table["op"].isin(list(ops))].copy()
+    if rows.empty:
+        raise DataError(f"paths_by_group: the table has no rows with op in {list(ops)}.")
+    arrow = {"~": lambda r: f"{r.rval} → {r.lval}", "~~": lambda r: f"{r.lval} ↔ {r.rval}", ":=": lambda r: r.lval}
+    rows["path"] = [arrow[r.op](r) for r in rows.itertuples()]
+    paths = list(dict.fromkeys(rows["path"]))
+    groups = list(dict.fromkeys(rows["group"]))
+    ax = _axes(ax, (7.5, 0.5 * len(paths) + 1.6))
+    colours = sns.color_palette("colorblind", len(groups))
+    step = 0.7 / max(len(groups), 1)
+    markers = "osD^v<>"
+    for g, (group, colour) in enumerate(zip(groups, colours)):
+        sub = rows[rows["group"] == group].set_index("path").reindex(paths)
+        y = np.arange(len(paths)) + (g - (len(groups) - 1) / 2) * step
+        ax.errorbar(
+            sub["Estimate"], y,
+            xerr=[sub["Estimate"] - sub["ci.lower"], sub["ci.upper"] - sub["Estimate"]],
+            fmt=markers[g % len(markers)], color=colour, capsize=3, markersize=5, label=str(group),
+        )
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(np.arange(len(paths)), paths)
+    ax.set_ylim(len(paths) - 0.5, -0.5)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("path (cause → effect)" if list(ops) == ["~"] else "parameter")
+    ax.legend(frameon=False, title="group", loc="best")
+    return ax

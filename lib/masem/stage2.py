@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from masem.defined import evaluate as evaluate_definition
 from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, lavaan_to_ram
+
+if TYPE_CHECKING:
+    from masem.multigroup import MultigroupTSSEM2Result
 
 __all__ = ["RefitResult", "TSSEM2Result", "compare", "refit", "tssem2"]
 
@@ -368,6 +371,15 @@ class TSSEM2Result:
         """chi2, df, p_value, RMSEA and its 90% CI, SRMR, CFI, TLI, n, AIC, BIC, independence model."""
         return pd.Series(dict(self._fit), name="fit", dtype=float)
 
+    def _same_data(self, other: TSSEM2Result) -> bool:
+        """Fitted to the same pooled correlations and weights (what a chi-square difference test needs)?"""
+        return (
+            self.variables == other.variables
+            and self._sample.shape == other._sample.shape
+            and np.allclose(self._sample, other._sample, rtol=0, atol=1e-12)
+            and np.allclose(self._acov, other._acov, rtol=1e-10, atol=0)
+        )
+
     def __repr__(self) -> str:
         fit = dict(self._fit)
         status = "converged" if self.converged else f"NOT converged ({self.message})"
@@ -527,13 +539,16 @@ def tssem2(
     return _fit(ram, r, V, chol, int(total_n), method, bool(diag_constraints), intervals)
 
 
-def compare(restricted: TSSEM2Result, general: TSSEM2Result) -> pd.DataFrame:
+def compare(
+    restricted: TSSEM2Result | MultigroupTSSEM2Result, general: TSSEM2Result | MultigroupTSSEM2Result
+) -> pd.DataFrame:
     """Chi-square difference test of two nested stage-2 models fitted to the same stage-1 data.
 
     Parameters
     ----------
-    restricted, general : TSSEM2Result
-        The restricted (more degrees of freedom) and the general model.
+    restricted, general : TSSEM2Result or MultigroupTSSEM2Result
+        The restricted (more degrees of freedom) and the general model: two :func:`tssem2` fits, or
+        two :func:`masem.tssem2_multigroup` fits to the same groups (e.g. paths equal vs free).
 
     Returns
     -------
@@ -545,15 +560,19 @@ def compare(restricted: TSSEM2Result, general: TSSEM2Result) -> pd.DataFrame:
     Cheung, M. W.-L., & Chan, W. (2005). *Psychological Methods*, 10(1), 40-64 (the chi-square
     statistics of nested stage-2 models differ by a chi-square on the difference in df).
     """
+    from masem.multigroup import MultigroupTSSEM2Result  # noqa: F811 (at call time: multigroup imports this module)
+
     for name, res in (("restricted", restricted), ("general", general)):
-        if not isinstance(res, TSSEM2Result):
-            raise ModelError(f"{name} must be a tssem2() result, got {type(res).__name__}")
-    if (
-        restricted.variables != general.variables
-        or restricted._sample.shape != general._sample.shape
-        or not np.allclose(restricted._sample, general._sample, rtol=0, atol=1e-12)
-        or not np.allclose(restricted._acov, general._acov, rtol=1e-10, atol=0)
-    ):
+        if not isinstance(res, (TSSEM2Result, MultigroupTSSEM2Result)):
+            raise ModelError(
+                f"{name} must be a tssem2() or tssem2_multigroup() result, got {type(res).__name__}"
+            )
+    if type(restricted) is not type(general):
+        raise ModelError(
+            "compare a tssem2() fit with a tssem2() fit, and a tssem2_multigroup() fit with a "
+            f"tssem2_multigroup() fit; got {type(restricted).__name__} and {type(general).__name__}"
+        )
+    if not restricted._same_data(general):
         raise ModelError(
             "the two models were not fitted to the same stage-1 data (variables "
             f"{list(restricted.variables)} vs {list(general.variables)}); a chi-square difference "

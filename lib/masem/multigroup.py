@@ -1,0 +1,1004 @@
+"""Subgroup MASEM: stage 1 per subgroup of studies, then one stage-2 model fitted to all groups jointly.
+
+When a study characteristic (a *moderator*, e.g. the industry of the sample) may change the
+structural paths, the studies are split by it and TSSEM is run per subgroup (Cheung & Chan, 2005;
+Cheung, 2015, sec. 7.4; Jak & Cheung, 2020, call it *subgroup analysis*):
+
+1. :func:`subgroup_tssem` pools the correlation matrices separately in each group (stage 1);
+2. :func:`tssem2_multigroup` fits one structural model to the G pooled matrices at once. The groups
+   are independent samples of studies, so the WLS fit function is the sum of the groups' functions,
+
+       F(theta) = sum_g (r_g - rho_g(theta_g))' V_g^-1 (r_g - rho_g(theta_g)),
+
+   with theta_g the parameters of group g. A parameter listed in ``equal`` is one parameter shared by
+   all groups (an *equality constraint*); the others are estimated separately in each group. Its
+   minimum is a chi-square on sum_g q_g - k degrees of freedom (k free parameters in all), as in the
+   multi-group covariance structure analysis of Joreskog (1971);
+3. :func:`equality_tests` constrains one path at a time and reports the chi-square difference
+   against the model in which it is free: a significant difference means the path differs between
+   the groups.
+
+Jak and Cheung (2020) discuss the limits of this approach: the moderator must be categorical, each
+group needs enough studies to estimate its own pooled matrix (every pair of variables observed), and
+a continuous moderator must be cut into groups. Their one-stage MASEM (OSMASEM) lets the paths
+depend on study-level moderators directly instead; it is not implemented here.
+
+Standard errors come from 2 x the inverse of the full Hessian of the joint F, as in
+:func:`masem.tssem2`; with nothing constrained the joint fit reproduces separate stage-2 fits per
+group (estimates, standard errors, and chi2 and df as sums).
+
+References
+----------
+Cheung, M. W.-L., & Chan, W. (2005). Meta-analytic structural equation modeling: A two-stage
+approach. *Psychological Methods*, 10(1), 40-64.
+Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach*. Wiley.
+Jak, S., & Cheung, M. W.-L. (2020). Meta-analytic structural equation modeling with moderating
+effects on SEM parameters. *Psychological Methods*, 25(4), 430-455.
+Joreskog, K. G. (1971). Simultaneous factor analysis in several populations. *Psychometrika*,
+36(4), 409-426.
+Steiger, J. H. (1998). A note on multiple sample extensions of the RMSEA fit index. *Structural
+Equation Modeling*, 5(4), 411-419.
+Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian Journal of
+Statistics*, 6(2), 65-70.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+from statsmodels.stats.multitest import multipletests
+
+from masem.data import StudyDatabase
+from masem.effects import vechs_indices
+from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.model import Evaluator, RAMModel, lavaan_to_ram
+from masem.stage1 import TSSEM1Result, tssem1
+from masem.stage2 import (
+    Z_975,
+    _check_identified,
+    _definitions,
+    _fit_indices,
+    _frozen,
+    _Problem,
+    _stage1_inputs,
+    _start_values,
+    _subset,
+    _vcov,
+)
+
+__all__ = [
+    "MultigroupTSSEM2Result",
+    "SubgroupTSSEM1Result",
+    "equality_tests",
+    "subgroup_tssem",
+    "tssem2_multigroup",
+]
+
+_CELL_NAME = re.compile(r"\s*([A-Za-z_][\w.]*)\s*(=~|~~|~)\s*([A-Za-z_][\w.]*)\s*\Z")
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 1 per subgroup
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class SubgroupTSSEM1Result:
+    """Result of :func:`subgroup_tssem`: one :class:`~masem.TSSEM1Result` per group.
+
+    Attributes
+    ----------
+    by : str or None
+        The moderator column the studies were split by (None when the groups were given directly).
+    groups : tuple of str
+        Group names, in the order of the analysis.
+    levels : tuple
+        The moderator value of each group (equal to ``groups`` when given directly).
+    variables : tuple of str
+        The variables pooled, in the same order in every group.
+    method : str
+        ``"REM"`` or ``"FEM"``.
+    study_ids : dict of str to tuple of str
+        The studies of each group (those reporting at least one correlation among the variables).
+    """
+
+    by: str | None
+    groups: tuple[str, ...]
+    levels: tuple
+    variables: tuple[str, ...]
+    method: str
+    _results: tuple[TSSEM1Result, ...] = field(repr=False)
+    _study_ids: tuple[tuple[str, ...], ...] = field(repr=False)
+
+    @property
+    def results(self) -> dict[str, TSSEM1Result]:
+        """The stage-1 result of each group, by group name (the input of :func:`tssem2_multigroup`)."""
+        return dict(zip(self.groups, self._results))
+
+    @property
+    def study_ids(self) -> dict[str, tuple[str, ...]]:
+        """The studies pooled in each group."""
+        return dict(zip(self.groups, self._study_ids))
+
+    def __getitem__(self, group: str) -> TSSEM1Result:
+        if group not in self.groups:
+            raise KeyError(f"no group {group!r}; the groups are {list(self.groups)}")
+        return self._results[self.groups.index(group)]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def overview(self) -> pd.DataFrame:
+        """One row per group: group, level, studies, N, fewest studies behind a pair, converged, Q test."""
+        rows = []
+        for group, level, res in zip(self.groups, self.levels, self._results):
+            k_cell = res.summary()["k"]
+            rows.append(
+                {
+                    "group": group,
+                    "level": level,
+                    "studies": res.n_studies,
+                    "N": res.total_n,
+                    "min_k_pair": int(k_cell.min()),
+                    "converged": res.converged,
+                    "Q": np.nan if res.Q is None else res.Q,
+                    "Q_df": np.nan if res.Q_df is None else res.Q_df,
+                    "Q_p": np.nan if res.Q_p is None else res.Q_p,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per group and pooled correlation: group, var1, var2, estimate, se, CI, (tau2, I2), k, N."""
+        rows, cols = vechs_indices(len(self.variables))
+        frames = []
+        for group, res in zip(self.groups, self._results):
+            table = res.summary().drop(columns=["label"])
+            table.insert(0, "group", group)
+            table.insert(1, "var1", [self.variables[j] for j in cols])
+            table.insert(2, "var2", [self.variables[i] for i in rows])
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+    def __repr__(self) -> str:
+        head = (
+            f"SubgroupTSSEM1Result({self.method}, by={self.by!r}, {len(self.groups)} groups, "
+            f"variables={list(self.variables)})"
+        )
+        body = self.overview()[["group", "studies", "N", "min_k_pair", "converged"]].to_string(index=False)
+        return head + "\n" + "\n".join("  " + line for line in body.splitlines())
+
+
+def subgroup_tssem(
+    data: StudyDatabase | Mapping,
+    variables: Sequence[str] | None = None,
+    by: str | None = None,
+    *,
+    levels: Sequence | None = None,
+    method: str = "REM",
+    re_type: str = "Diag",
+    corrected: bool = False,
+    min_k: int = 1,
+) -> SubgroupTSSEM1Result:
+    """TSSEM stage 1 in each subgroup of studies: the first step of a subgroup (multi-group) MASEM.
+
+    Parameters
+    ----------
+    data : StudyDatabase or mapping
+        A study database (then ``variables`` and ``by`` are required), or a mapping from group name
+        to :class:`~masem.StudyMatrices` (e.g. from ``db.subset(...).matrices(...)``), all over the
+        same variables; then ``by`` is only a label and ``levels`` must be None.
+    variables : list of str
+        The variables to pool (required with a database; with a mapping they must match the
+        matrices' variables when given).
+    by : str
+        With a database: a column of ``studies.csv`` whose values define the groups (e.g.
+        ``"industry"``). Studies with a missing value are left out.
+    levels : sequence, optional
+        Which values of ``by`` form groups, in this order (default: every value, sorted as text).
+    method : {"REM", "FEM"}
+        Stage-1 pooling in every group (see :func:`masem.tssem1`).
+    re_type : {"Diag", "Symm", "Zero"}
+        Between-study covariance structure for REM.
+    corrected : bool
+        Correct the correlations for unreliability first (see :meth:`StudyDatabase.matrices`).
+    min_k : int, default 1
+        Refuse a group in which some pair of variables is reported by fewer than ``min_k`` studies.
+        Each group must estimate its own pooled matrix, so every pair must be observed in every
+        group; a pair reported by one study leaves its between-study variance undetermined, so a
+        larger value is a sensible requirement for REM.
+
+    Returns
+    -------
+    SubgroupTSSEM1Result
+        ``results`` (group -> TSSEM1Result), ``overview()`` (group, studies, N, fewest studies per
+        pair, convergence, Q), ``summary()`` (pooled r per group and pair with SE, tau2, I2, k, N).
+
+    Raises
+    ------
+    DataError
+        An unknown column, level or variable; a group with fewer than two studies, or in which a
+        pair is reported by fewer than ``min_k`` studies (the message names the group, the pairs
+        and their counts); a stage-1 error within a group (prefixed with the group's name).
+    ModelError
+        An unknown ``method`` or ``re_type``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The stage-1 notes of each group (a tau2 at its bound, a matrix that is not positive
+        definite, ...), prefixed with the group's name.
+
+    References
+    ----------
+    Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach*. Wiley, sec. 7.4.
+    Jak, S., & Cheung, M. W.-L. (2020). Meta-analytic structural equation modeling with moderating
+    effects on SEM parameters. *Psychological Methods*, 25(4), 430-455.
+
+    Examples
+    --------
+    >>> db = masem.read_database("data/individual")                           # doctest: +SKIP
+    >>> s1 = masem.subgroup_tssem(db, ["PE", "SERV", "TP"], by="industry")    # doctest: +SKIP
+    >>> s1.overview()                                                         # doctest: +SKIP
+    """
+    if isinstance(min_k, bool) or not isinstance(min_k, (int, np.integer)) or min_k < 1:
+        raise DataError(f"min_k must be a positive integer (studies per pair), got {min_k!r}.")
+    if isinstance(data, StudyDatabase):
+        groups, level_values, matrices = _groups_from_database(data, variables, by, levels, corrected)
+    elif isinstance(data, Mapping):
+        if levels is not None:
+            raise DataError("levels only applies to a database; with a mapping its keys are the groups.")
+        if corrected:
+            raise DataError(
+                "corrected=True only applies to a database; build corrected matrices with "
+                "db.matrices(..., corrected=True) instead."
+            )
+        groups, level_values, matrices = _groups_from_mapping(data, variables)
+    else:
+        raise DataError(
+            f"data must be a StudyDatabase or a mapping of group name -> StudyMatrices, got {type(data).__name__}."
+        )
+    names = list(matrices[0].variables)
+    where = [
+        f"group {g!r}" + (f" ({by} = {level!r})" if by is not None else "") for g, level in zip(groups, level_values)
+    ]
+    for m, place in zip(matrices, where):  # every group is checked before any is pooled
+        _check_coverage(m, place, min_k)
+    results = [_stage1_in_group(m, place, method, re_type) for m, place in zip(matrices, where)]
+    return SubgroupTSSEM1Result(
+        by=by,
+        groups=tuple(groups),
+        levels=tuple(level_values),
+        variables=tuple(names),
+        method=results[0].method,
+        _results=tuple(results),
+        _study_ids=tuple(tuple(m.study_ids) for m in matrices),
+    )
+
+
+def _groups_from_database(db: StudyDatabase, variables, by, levels, corrected):
+    if variables is None:
+        raise DataError("variables: give the construct codes to pool, e.g. ['PE', 'SERV', 'TP'].")
+    studies = db.studies
+    choices = [c for c in studies.columns if c not in ("study_id", "n")]
+    if not isinstance(by, str) or by not in choices:
+        raise DataError(f"by must name a moderator column of studies.csv, one of {choices}; got {by!r}.")
+    present = sorted(set(studies[by].dropna().tolist()), key=str)
+    if levels is None:
+        chosen = present
+    else:
+        if isinstance(levels, str) or not isinstance(levels, Sequence) or len(levels) == 0:
+            raise DataError(f"levels must be a list of values of {by}, got {levels!r}.")
+        chosen = list(levels)
+        absent = [v for v in chosen if v not in present]
+        if absent:
+            raise DataError(f"no study has {by} = {absent[0]!r}; the values of {by} are {present}.")
+        if len({str(v) for v in chosen}) != len(chosen):
+            raise DataError(f"levels lists a value more than once: {chosen}.")
+    if len(chosen) < 2:
+        raise DataError(
+            f"{by} has the single value {chosen} here; a subgroup analysis needs at least two groups."
+        )
+    matrices = []
+    for level in chosen:
+        ids = studies.loc[studies[by] == level, "study_id"].tolist()
+        matrices.append(db.subset(studies=ids).matrices(variables, corrected=corrected))
+    return [str(v) for v in chosen], chosen, matrices
+
+
+def _groups_from_mapping(data: Mapping, variables):
+    if len(data) < 2:
+        raise DataError(f"a subgroup analysis needs at least two groups, got {list(data)}.")
+    groups = [str(g) for g in data]
+    if len(set(groups)) != len(groups):
+        raise DataError(f"group names must be distinct as text, got {list(data)}.")
+    matrices = list(data.values())
+    for group, m in zip(groups, matrices):
+        if not all(hasattr(m, a) for a in ("matrices", "n", "variables", "study_ids")):
+            raise DataError(
+                f"group {group!r}: expected StudyMatrices (from db.matrices(...)), got {type(m).__name__}."
+            )
+    expected = list(variables) if variables is not None else list(matrices[0].variables)
+    for group, m in zip(groups, matrices):
+        if list(m.variables) != expected:
+            raise DataError(
+                f"group {group!r} has the variables {list(m.variables)}, but {expected} were expected; "
+                "build every group's matrices over the same variables, in the same order."
+            )
+    return groups, groups, matrices
+
+
+def _check_coverage(m, where: str, min_k: int) -> None:
+    """Refuse a group too small to estimate its own pooled matrix."""
+    if len(m.matrices) < 2:
+        raise DataError(
+            f"{where}: {len(m.matrices)} stud{'y reports' if len(m.matrices) == 1 else 'ies report'} "
+            f"correlations among {list(m.variables)}; pooling needs at least two. Merge this group "
+            "with another or leave it out (levels=...)."
+        )
+    stack = np.array([np.asarray(x, dtype=float) for x in m.matrices])
+    counts = np.sum(~np.isnan(stack), axis=0)
+    names = list(m.variables)
+    rows, cols = np.tril_indices(len(names), k=-1)
+    short = [(names[c], names[r], int(counts[r, c])) for r, c in zip(rows, cols) if counts[r, c] < min_k]
+    if short:
+        if min_k == 1:
+            problem = f"no study reports {len(short)} pair(s): {', '.join(f'{a}-{b}' for a, b, _ in short)}"
+        else:
+            listed = ", ".join(f"{a}-{b} (k = {k})" for a, b, k in short)
+            problem = f"{len(short)} pair(s) reported by fewer than {min_k} studies: {listed}"
+        raise DataError(
+            f"{where}: {problem}. Each group needs every pair to estimate its own pooled matrix: drop "
+            "a variable, merge groups, or choose other levels."
+        )
+
+
+def _stage1_in_group(m, where: str, method: str, re_type: str) -> TSSEM1Result:
+    """tssem1 on one group; its notes and errors name the group."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = tssem1(dict(zip(m.study_ids, m.matrices)), m.n, method=method, re_type=re_type)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    for item in caught:
+        if issubclass(item.category, ConvergenceWarning):
+            warnings.warn(f"{where}: {item.message}", ConvergenceWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Joint stage 2
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The stage-1 data of one group, restricted to the model's variables."""
+
+    name: str
+    r: np.ndarray
+    V: np.ndarray
+    chol: np.ndarray
+    n: int
+    method: str
+
+
+class _JointEvaluator:
+    """The groups' RAM models side by side: one parameter vector, the groups' correlations stacked.
+
+    Exposes what :class:`masem.stage2._Problem` needs of an evaluator (``evaluate``, ``n``,
+    ``names``, ``n_constraints``), so the joint WLS problem is solved, and its Hessian taken, by
+    the stage-2 machinery unchanged: a block-diagonal weight matrix makes the stacked problem the
+    sum of the groups' fit functions.
+    """
+
+    def __init__(self, ev: Evaluator, index: list[np.ndarray], names: tuple[str, ...]):
+        self.ev = ev
+        self.index = index
+        self.names = names
+        self.n = len(names)
+        self.n_constraints = ev.n_constraints * len(index)
+        q = len(ev.rows)
+        self.rows = [np.arange(g * q, (g + 1) * q) for g in range(len(index))]
+        m = ev.n_constraints
+        self.h_rows = [np.arange(g * m, (g + 1) * m) for g in range(len(index))]
+
+    def evaluate(self, theta: np.ndarray) -> dict:
+        parts = [self.ev.evaluate(theta[idx]) for idx in self.index]
+        q, m = len(self.ev.rows), self.ev.n_constraints
+        G = len(parts)
+        J = np.zeros((G * q, self.n))
+        Jh = np.zeros((G * m, self.n))
+        for g, (part, idx) in enumerate(zip(parts, self.index)):
+            # Within a group every parameter has its own joint position, so plain assignment is exact.
+            J[np.ix_(self.rows[g], idx)] = part["J"]
+            Jh[np.ix_(self.h_rows[g], idx)] = part["Jh"]
+        return {
+            "rho": np.concatenate([p["rho"] for p in parts]),
+            "J": J,
+            "h": np.concatenate([p["h"] for p in parts]),
+            "Jh": Jh,
+            "groups": parts,
+        }
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class MultigroupTSSEM2Result:
+    """Result of :func:`tssem2_multigroup` (immutable; DataFrames are built fresh on every access).
+
+    Attributes
+    ----------
+    model : str
+        The lavaan syntax (the same model in every group).
+    groups : tuple of str
+        Group names, in the order fitted.
+    equal : tuple of str
+        Parameters held equal across the groups (their names in the model).
+    variables, latent : tuple of str
+        Observed and latent variables of the model.
+    n : int
+        Total sample size over the groups (the N of RMSEA and BIC).
+    n_by_group : tuple of int
+        Stage-1 total sample size of each group.
+    method : str
+        The stage-1 method.
+    diag_constraints : bool
+    converged, message, iterations, grad_norm
+        Optimiser report of the joint fit.
+    """
+
+    model: str
+    groups: tuple[str, ...]
+    equal: tuple[str, ...]
+    variables: tuple[str, ...]
+    latent: tuple[str, ...]
+    n: int
+    n_by_group: tuple[int, ...]
+    method: str
+    diag_constraints: bool
+    converged: bool
+    message: str
+    iterations: int
+    grad_norm: float
+    _names: tuple[str, ...] = field(repr=False)
+    _estimates: np.ndarray = field(repr=False)
+    _vcov: np.ndarray = field(repr=False)
+    _rows: tuple = field(repr=False)
+    _defined: tuple = field(repr=False)
+    _fit: tuple = field(repr=False)
+    _group_fit: tuple = field(repr=False)
+    _implied: tuple[np.ndarray, ...] = field(repr=False)
+    _index: tuple[np.ndarray, ...] = field(repr=False)
+    _data: tuple[_Group, ...] = field(repr=False)
+    _ram: RAMModel = field(repr=False)
+
+    @property
+    def coefficients(self) -> pd.Series:
+        """Free parameter estimates of the joint model: ``name`` if equal across groups, else ``name[group]``."""
+        return pd.Series(self._estimates.copy(), index=list(self._names), name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Sampling covariance matrix of the joint free parameters."""
+        names = list(self._names)
+        return pd.DataFrame(self._vcov.copy(), index=names, columns=names)
+
+    @property
+    def implied(self) -> dict[str, pd.DataFrame]:
+        """Model-implied correlation matrix of each group."""
+        v = list(self.variables)
+        return {g: pd.DataFrame(m.copy(), index=v, columns=v) for g, m in zip(self.groups, self._implied)}
+
+    def inspect(self) -> pd.DataFrame:
+        """Parameter table, one block of rows per group: free parameters, then ``:=`` definitions.
+
+        Columns: group, lval, op, rval, label, equal (held equal across groups), Estimate,
+        Std. Err, z-value, p-value, ci.lower, ci.upper (95% Wald intervals).
+        """
+        se = np.sqrt(np.diag(self._vcov))
+        rows = []
+        for group, lval, op, rval, label, j, shared in self._rows:
+            est, s = self._estimates[j], se[j]
+            rows.append((group, lval, op, rval, label, shared, est, s, est - Z_975 * s, est + Z_975 * s))
+        for group, name, expression, value, s in self._defined:
+            rows.append((group, name, ":=", expression, name, False, value, s, value - Z_975 * s, value + Z_975 * s))
+        table = pd.DataFrame(
+            rows,
+            columns=["group", "lval", "op", "rval", "label", "equal", "Estimate", "Std. Err", "ci.lower", "ci.upper"],
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = table["Estimate"] / table["Std. Err"]
+        table.insert(8, "z-value", z)
+        table.insert(9, "p-value", 2.0 * stats.norm.sf(np.abs(z)))
+        return table
+
+    def summary(self) -> pd.DataFrame:
+        """Same as :meth:`inspect`."""
+        return self.inspect()
+
+    def fit_stats(self) -> pd.Series:
+        """chi2, df, p_value, RMSEA (multi-group, with its 90% CI), SRMR, CFI, TLI, n, AIC, BIC,
+        the independence model's chi2 and df, n_groups and n_constraints (see :func:`tssem2_multigroup`)."""
+        return pd.Series(dict(self._fit), name="fit", dtype=float)
+
+    def group_fit(self) -> pd.DataFrame:
+        """One row per group: n, correlations q, its share of chi2, its SRMR, its independence chi2."""
+        return pd.DataFrame([dict(row) for row in self._group_fit])
+
+    def __repr__(self) -> str:
+        fit = dict(self._fit)
+        status = "converged" if self.converged else f"NOT converged ({self.message})"
+        equal = "none" if not self.equal else ", ".join(self.equal)
+        return (
+            f"MultigroupTSSEM2Result(groups={list(self.groups)}, equal=[{equal}], n={self.n}, "
+            f"free={len(self._names)}, chi2({fit['df']:g})={fit['chi2']:.4f}, p={fit['p_value']:.4g}, "
+            f"RMSEA={fit['RMSEA']:.4f}, CFI={fit['CFI']:.4f}, SRMR={fit['SRMR']:.4f}, {status})"
+        )
+
+    def _same_data(self, other: MultigroupTSSEM2Result) -> bool:
+        """Fitted to the same groups' pooled correlations (what a chi-square difference test needs)?"""
+        if self.groups != other.groups or self.variables != other.variables:
+            return False
+        return all(
+            np.allclose(a.r, b.r, rtol=0, atol=1e-12) and np.allclose(a.V, b.V, rtol=1e-10, atol=0)
+            for a, b in zip(self._data, other._data)
+        )
+
+
+def tssem2_multigroup(
+    stage1: SubgroupTSSEM1Result | Mapping,
+    model: str,
+    equal: str | Sequence[str] = "none",
+    partial: str | Sequence[str] | None = None,
+    diag_constraints: bool = False,
+) -> MultigroupTSSEM2Result:
+    """Subgroup MASEM stage 2: one structural model fitted jointly to several groups' pooled matrices.
+
+    The groups' stage-1 results are independent, so the weighted least squares function of
+    :func:`masem.tssem2` becomes a sum over groups (Cheung & Chan, 2005; Jak & Cheung, 2020),
+
+        F(theta) = sum_g (r_g - rho_g(theta_g))' V_g^-1 (r_g - rho_g(theta_g)),
+
+    minimised over all groups' parameters at once. Parameters named in ``equal`` take one value in
+    every group; the others are estimated per group. With nothing equal the fit is exactly that of
+    separate :func:`masem.tssem2` fits (their chi2 and df add up); constraints add (G - 1) df each.
+
+    Parameters
+    ----------
+    stage1 : SubgroupTSSEM1Result or mapping
+        A :func:`subgroup_tssem` result, or a mapping from group name to a stage-1 result (anything
+        :func:`masem.tssem2` accepts). Every group must hold the model's variables.
+    model : str
+        lavaan syntax, the same in every group (see :func:`masem.tssem2`).
+    equal : "none", "all", str or list of str
+        The parameters held equal across groups: ``"none"`` (default, every parameter free in each
+        group), ``"all"`` (every free parameter shared), or parameters named by their label
+        (``"s"``), their automatic name (``"SERVonPE"``) or as written, ``"SERV ~ PE"``,
+        ``"F =~ x"``, ``"a ~~ b"``. A label shared by several paths within the model constrains
+        them all.
+    partial : str or list of str, optional
+        Parameters to leave free although ``equal`` covers them (lavaan's ``group.partial``), e.g.
+        ``equal="all", partial=["SERV ~ PE"]``: a model of *partial* invariance.
+    diag_constraints : bool
+        As in :func:`masem.tssem2`. With False (default) error variances are computed from
+        diag(Sigma) = 1 in each group and cannot be named in ``equal``.
+
+    Returns
+    -------
+    MultigroupTSSEM2Result
+        ``inspect()`` (one block per group, a ``group`` and an ``equal`` column, 95% Wald
+        intervals; ``:=`` definitions per group), ``fit_stats()``, ``group_fit()``, ``implied``
+        (per group), ``coefficients`` and ``vcov`` of the joint parameters.
+
+    Raises
+    ------
+    ModelError
+        Fewer than two groups, an unknown or fixed parameter in ``equal`` or ``partial``, a
+        ``partial`` parameter that ``equal`` does not cover, a non-identified model.
+    DataError
+        A group without the model's variables, or whose stage-1 sampling covariance is not
+        positive definite.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Non-convergence, a Hessian that is not positive definite, a negative error variance in a
+        group.
+
+    Notes
+    -----
+    Standard errors are sqrt(diag(2 H^-1)) with H the full Hessian of the joint F (as in
+    :func:`masem.tssem2`). Fit statistics: chi2 = F_min, df = sum_g q_g - k + constraints. RMSEA
+    uses the multi-group convention of Steiger (1998): sqrt(G) sqrt(max(chi2 - df, 0) /
+    ((N - 1) df)) with N the total sample size, its 90% interval scaled alike. CFI and TLI compare
+    with the multi-group independence model (all correlations zero in every group: chi2 = sum_g
+    r_g' V_g^-1 r_g on sum_g q_g df). SRMR is the N-weighted mean of the groups' SRMR.
+
+    References
+    ----------
+    Cheung, M. W.-L., & Chan, W. (2005). Meta-analytic structural equation modeling: A two-stage
+    approach. *Psychological Methods*, 10(1), 40-64.
+    Jak, S., & Cheung, M. W.-L. (2020). Meta-analytic structural equation modeling with moderating
+    effects on SEM parameters. *Psychological Methods*, 25(4), 430-455.
+    Joreskog, K. G. (1971). Simultaneous factor analysis in several populations. *Psychometrika*,
+    36(4), 409-426.
+    Steiger, J. H. (1998). A note on multiple sample extensions of the RMSEA fit index.
+    *Structural Equation Modeling*, 5(4), 411-419.
+
+    Examples
+    --------
+    >>> s1 = masem.subgroup_tssem(db, ["PE", "SERV", "TP"], by="industry")   # doctest: +SKIP
+    >>> free = masem.tssem2_multigroup(s1, "SERV ~ s*PE\\nTP ~ PE\\nPE ~~ 1*PE")  # doctest: +SKIP
+    >>> same = masem.tssem2_multigroup(s1, free.model, equal="all")          # doctest: +SKIP
+    >>> masem.compare(same, free)                                            # doctest: +SKIP
+    """
+    if not isinstance(diag_constraints, (bool, np.bool_)):
+        raise ModelError(f"diag_constraints must be True or False, got {diag_constraints!r}")
+    ram, groups = _prepare(stage1, model)
+    ev = Evaluator(ram, computed=not diag_constraints)
+    names = _resolve_equal(ram, ev, equal)
+    if partial is not None:
+        freed = _resolve_equal(ram, ev, [partial] if isinstance(partial, str) else partial, what="partial")
+        stray = [n for n in freed if n not in names]
+        if stray:
+            raise ModelError(
+                f"partial: {stray} {'is' if len(stray) == 1 else 'are'} not held equal by equal={equal!r}, "
+                "so there is nothing to free; partial only exempts parameters that equal covers"
+            )
+        names = tuple(n for n in names if n not in freed)
+    return _fit_joint(ram, ev, groups, names, bool(diag_constraints))
+
+
+def equality_tests(
+    fit: MultigroupTSSEM2Result,
+    parameters: Sequence[str] | None = None,
+    adjust: str | None = "holm",
+) -> pd.DataFrame:
+    """Test each parameter in turn for equality across groups (chi-square difference tests).
+
+    For every parameter, the model of ``fit`` is refitted with that parameter also held equal
+    across the groups, and compared with ``fit``: under equality the difference in chi2 follows a
+    chi-square distribution with G - 1 df (the restricted model is nested in ``fit``).
+
+    Parameters
+    ----------
+    fit : MultigroupTSSEM2Result
+        The general model, usually every parameter free (``equal="none"``).
+    parameters : list of str, optional
+        Parameters to test, named as in ``equal`` of :func:`tssem2_multigroup`. Default: every
+        path and loading (``~`` / ``=~``) that ``fit`` does not already hold equal.
+    adjust : str or None, default "holm"
+        Correction for testing several parameters, any ``method`` of
+        :func:`statsmodels.stats.multitest.multipletests` (``"holm"``, ``"bonferroni"``,
+        ``"fdr_bh"``, ...), reported in a column ``p_<adjust>``; None for none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter: parameter, lval, op, rval (its first element in the model), one
+        ``estimate_<group>`` column per group (from ``fit``), chi2_diff, df_diff, p_value and the
+        adjusted p-value.
+
+    Raises
+    ------
+    ModelError
+        ``fit`` is not a :func:`tssem2_multigroup` result, a parameter is unknown, fixed or
+        already equal, or nothing is left to test.
+
+    References
+    ----------
+    Jak, S., & Cheung, M. W.-L. (2020). *Psychological Methods*, 25(4), 430-455.
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian
+    Journal of Statistics*, 6(2), 65-70.
+
+    Examples
+    --------
+    >>> masem.equality_tests(free)   # doctest: +SKIP
+    """
+    if not isinstance(fit, MultigroupTSSEM2Result):
+        raise ModelError(
+            f"fit must be a tssem2_multigroup() result, got {type(fit).__name__}; fit the model first"
+        )
+    ev = Evaluator(fit._ram, computed=not fit.diag_constraints)
+    if parameters is None:
+        paths = {c.name for c in fit._ram.cells if c.matrix == "A" and c.fixed is None}
+        names = tuple(n for n in ev.names if n in paths and n not in fit.equal)
+        if not names:
+            raise ModelError(
+                f"every path of the model is already equal across groups ({list(fit.equal)}); nothing to test"
+            )
+    else:
+        if isinstance(parameters, str):
+            parameters = [parameters]
+        names = _resolve_equal(fit._ram, ev, list(parameters), what="parameters")
+        already = [n for n in names if n in fit.equal]
+        if already:
+            raise ModelError(f"{already} are already equal across groups in fit; test other parameters")
+    if adjust is not None and not isinstance(adjust, str):
+        raise ModelError(f"adjust must be a multipletests method name such as 'holm', or None; got {adjust!r}")
+    base = dict(fit._fit)
+    starts = [fit._estimates[idx] for idx in fit._index]
+    first_cell = {}
+    for _, lval, op, rval, label, _, _ in fit._rows:
+        first_cell.setdefault(label, (lval, op, rval))
+    rows = []
+    for name in names:
+        restricted = _fit_joint(fit._ram, ev, list(fit._data), fit.equal + (name,), fit.diag_constraints, starts)
+        r_fit = dict(restricted._fit)
+        d_chi2 = r_fit["chi2"] - base["chi2"]
+        if d_chi2 < -1e-6 * max(1.0, base["chi2"]):
+            warnings.warn(
+                f"holding {name} equal improved the fit (chi2 {r_fit['chi2']:.4f} < {base['chi2']:.4f}): "
+                "one of the fits did not reach its minimum; refit with start values",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        d_chi2 = max(d_chi2, 0.0)
+        d_df = r_fit["df"] - base["df"]
+        k = ev.names.index(name)
+        row = {"parameter": name, **dict(zip(("lval", "op", "rval"), first_cell[name]))}
+        for group, idx in zip(fit.groups, fit._index):
+            row[f"estimate_{group}"] = float(fit._estimates[idx[k]])
+        row |= {"chi2_diff": d_chi2, "df_diff": d_df, "p_value": float(stats.chi2.sf(d_chi2, d_df))}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if adjust is not None:
+        try:
+            table[f"p_{adjust}"] = multipletests(table["p_value"].to_numpy(), method=adjust)[1]
+        except ValueError:
+            raise ModelError(
+                f"adjust={adjust!r} is not a multipletests method; use e.g. 'holm', 'bonferroni' or 'fdr_bh'"
+            ) from None
+    return table
+
+
+def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
+    """Validate the groups' stage-1 results and the model; restrict each group to the model's variables."""
+    if isinstance(stage1, SubgroupTSSEM1Result):
+        items = list(stage1.results.items())
+    elif isinstance(stage1, Mapping):
+        items = [(str(g), s) for g, s in stage1.items()]
+    else:
+        raise DataError(
+            "stage1 must be a subgroup_tssem() result or a mapping {group name: tssem1 result}, "
+            f"got {type(stage1).__name__}"
+        )
+    if len(items) < 2:
+        raise ModelError(f"a multi-group fit needs at least two groups, got {[g for g, _ in items]}")
+    if len({g for g, _ in items}) != len(items):
+        raise ModelError(f"group names must be distinct as text, got {[g for g, _ in items]}")
+    if not isinstance(model, str):
+        raise ModelError(f"model must be lavaan syntax in a str, got {type(model).__name__}")
+    inputs = []
+    for group, s1 in items:
+        try:
+            inputs.append(_stage1_inputs(s1))
+        except DataError as exc:
+            raise DataError(f"group {group!r}: {exc}") from None
+    probe = lavaan_to_ram(model)
+    for (group, _), (variables, *_rest) in zip(items, inputs):
+        unknown = [v for v in probe.observed if v not in variables]
+        if unknown:
+            raise DataError(
+                f"group {group!r}: the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} "
+                f"not in its stage-1 data ({variables}); every group must hold the model's variables"
+            )
+        clash = [v for v in probe.latent if v in variables]
+        if clash:
+            raise ModelError(
+                f"latent variable(s) {clash} have the name of observed stage-1 variables; rename the factors"
+            )
+    first = inputs[0][0]
+    used = [v for v in first if v in probe.observed]
+    ram = lavaan_to_ram(model, used)
+    groups = []
+    for (group, _), (variables, pooled, acov, total_n, method) in zip(items, inputs):
+        r, V = _subset(variables, pooled, acov, used)
+        try:
+            chol = np.linalg.cholesky(V)
+        except np.linalg.LinAlgError:
+            raise DataError(
+                f"group {group!r}: the stage-1 sampling covariance matrix of {used} is not positive "
+                "definite; re-run stage 1 or drop variables with too few studies in this group"
+            ) from None
+        groups.append(_Group(name=group, r=r, V=V, chol=chol, n=int(total_n), method=method))
+    return ram, groups
+
+
+def _resolve_equal(ram: RAMModel, ev: Evaluator, equal, what: str = "equal") -> tuple[str, ...]:
+    """The free parameters named by ``equal`` (or ``partial``), in model order."""
+    if what == "equal" and isinstance(equal, str) and equal in ("none", "all"):
+        return () if equal == "none" else ev.names
+    items = [equal] if isinstance(equal, str) else equal
+    if not isinstance(items, Sequence) or not all(isinstance(x, str) for x in items):
+        shortcuts = "'none', 'all', " if what == "equal" else ""
+        raise ModelError(f"{what} must be {shortcuts}a parameter name or a list of them; got {equal!r}")
+    chosen = {_parameter_name(ram, ev, item, what) for item in items}
+    return tuple(n for n in ev.names if n in chosen)
+
+
+def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal") -> str:
+    """The free parameter a label, automatic name or 'lval op rval' refers to."""
+    name = item.strip()
+    match = _CELL_NAME.match(item)
+    if match:
+        lval, op, rval = match.groups()
+        cell = None
+        for c in ram.cells:
+            if op == "=~" and (c.matrix, c.row, c.col) == ("A", rval, lval):
+                cell = c
+            elif op == "~" and (c.matrix, c.row, c.col) == ("A", lval, rval):
+                cell = c
+            elif op == "~~" and c.matrix == "S" and {c.row, c.col} == {lval, rval}:
+                cell = c
+        if cell is None:
+            raise ModelError(f"{what}: the model has no element {item.strip()!r}; its parameters are {list(ev.names)}")
+        if cell.fixed is not None:
+            raise ModelError(
+                f"{what}: {item.strip()!r} is fixed at {cell.fixed:g} in the model, so it is already the "
+                "same in every group; list free parameters only"
+            )
+        name = cell.name
+    if name in ev.names:
+        return name
+    if name in ev.computed_names:
+        raise ModelError(
+            f"{what}: {item.strip()!r} is an error variance, which diag_constraints=False computes from "
+            "diag(Sigma) = 1 in each group rather than estimates; use diag_constraints=True to constrain it"
+        )
+    if name in ram._label_values():
+        raise ModelError(f"{what}: the label {name!r} is fixed in the model; list free parameters only")
+    raise ModelError(
+        f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or an "
+        "element as written in the model, e.g. 'SERV ~ PE'"
+    )
+
+
+def _fit_joint(
+    ram: RAMModel,
+    ev: Evaluator,
+    groups: list[_Group],
+    equal: tuple[str, ...],
+    diag: bool,
+    group_starts: list[np.ndarray] | None = None,
+) -> MultigroupTSSEM2Result:
+    """Minimise the summed WLS function with the parameters in ``equal`` shared across groups."""
+    shared = set(equal)
+    G = len(groups)
+    positions: dict[object, int] = {}
+    joint_names: list[str] = []
+    index = []
+    for group in groups:
+        idx = []
+        for name in ev.names:
+            key = name if name in shared else (name, group.name)
+            if key not in positions:
+                positions[key] = len(joint_names)
+                joint_names.append(name if name in shared else f"{name}[{group.name}]")
+            idx.append(positions[key])
+        index.append(np.array(idx, dtype=int))
+    joint = _JointEvaluator(ev, index, tuple(joint_names))
+    q_total = len(ev.rows) * G
+    if joint.n - joint.n_constraints > q_total:
+        raise ModelError(
+            f"the model is not identified: {joint.n - joint.n_constraints} free parameters over the "
+            f"groups but only {q_total} correlations; fix or equate parameters"
+        )
+    starts = group_starts if group_starts is not None else [_start_values(ev, g.r) for g in groups]
+    x0 = np.zeros(joint.n)
+    counts = np.zeros(joint.n)
+    for idx, x in zip(index, starts):
+        np.add.at(x0, idx, x)
+        np.add.at(counts, idx, 1.0)
+    x0 /= counts  # a shared parameter starts at the mean of the groups' start values
+    r = np.concatenate([g.r for g in groups])
+    chol_inv = linalg.block_diag(
+        *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
+    )
+    chol_inv.setflags(write=False)
+    problem = _Problem(joint, r, chol_inv)
+    sol = problem.solve(x0)
+    if not sol.converged:
+        warnings.warn(
+            f"the multi-group stage 2 did not converge after {sol.iterations} iterations "
+            f"({sol.message}); the estimates are unreliable: give start values (e.g. start(0.5)*x) "
+            "or simplify the model",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    _check_identified(sol, joint)
+    x = sol.x
+    vcov = _vcov(problem.hessian(x), sol.state["Jc"], joint.names)
+    parts = sol.state["groups"]
+
+    group_rows = []
+    srmr_weighted = 0.0
+    indep = 0.0
+    n_total = sum(g.n for g in groups)
+    for g, part in zip(groups, parts):
+        z = linalg.solve_triangular(g.chol, g.r - part["rho"], lower=True)
+        srmr = float(np.sqrt(np.mean((g.r - part["rho"]) ** 2)))
+        indep_g = float(np.sum(linalg.solve_triangular(g.chol, g.r, lower=True) ** 2))
+        group_rows.append(
+            {"group": g.name, "n": g.n, "q": len(g.r), "chi2": float(z @ z), "SRMR": srmr, "chi2_indep": indep_g}
+        )
+        srmr_weighted += g.n * srmr / n_total
+        indep += indep_g
+        negative = [ram.variables[i] for i in range(len(ram.variables)) if part["S"][i, i] < 0.0]
+        if negative:
+            warnings.warn(
+                f"group {g.name!r}: the (error) variance of {negative} is negative (a Heywood case): the "
+                "model does not fit this group's correlations properly; consider respecifying it",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+    chi2 = max(sol.f, 0.0)
+    df = q_total - joint.n + joint.n_constraints
+    fit = _fit_indices(chi2, df, indep, q_total, n_total, srmr_weighted, joint.n_constraints)
+    # Steiger's (1998) multi-group RMSEA: the noncentrality is spread over G groups.
+    for key in ("RMSEA", "RMSEA_lower", "RMSEA_upper"):
+        fit[key] *= math.sqrt(G)
+    fit["n_groups"] = float(G)
+
+    rows = []
+    for g, idx in zip(groups, index):
+        for c, _, _, k in ev.cells:
+            rows.append((g.name, c.row, c.op, c.col, c.name, int(idx[k]), ev.names[k] in shared))
+    defined = []
+    for g, idx, part in zip(groups, index, parts):
+        for name, (value, grad) in _definitions(ev, x[idx], part).items():
+            full = np.zeros(joint.n)
+            full[idx] = grad
+            se = math.sqrt(max(float(full @ vcov @ full), 0.0))
+            expression = next(d.expression for d in ram.definitions if d.name == name)
+            defined.append((g.name, name, expression, float(value), se))
+    undefined = sorted({f"{d[1]} ({d[0]})" for d in defined if not np.isfinite(d[3])})
+    if undefined:
+        warnings.warn(
+            f"the definition(s) {undefined} cannot be evaluated at the estimates; their rows are NaN",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    methods = sorted({g.method for g in groups})
+    return MultigroupTSSEM2Result(
+        model=ram.syntax,
+        groups=tuple(g.name for g in groups),
+        equal=tuple(equal),
+        variables=ram.observed,
+        latent=ram.latent,
+        n=int(n_total),
+        n_by_group=tuple(g.n for g in groups),
+        method="/".join(methods),
+        diag_constraints=diag,
+        converged=sol.converged,
+        message=sol.message,
+        iterations=sol.iterations,
+        grad_norm=sol.grad_norm,
+        _names=joint.names,
+        _estimates=_frozen(x),
+        _vcov=_frozen(vcov),
+        _rows=tuple(rows),
+        _defined=tuple(defined),
+        _fit=tuple(fit.items()),
+        _group_fit=tuple(tuple(row.items()) for row in group_rows),
+        _implied=tuple(_frozen(part["sigma"]) for part in parts),
+        _index=tuple(_readonly_index(idx) for idx in index),
+        _data=tuple(groups),
+        _ram=ram,
+    )
+
+
+def _readonly_index(idx: np.ndarray) -> np.ndarray:
+    out = np.array(idx, dtype=int, copy=True)
+    out.setflags(write=False)
+    return out
