@@ -73,3 +73,75 @@ def test_interval_table_collects_every_method_in_long_format() -> None:
     assert (table["lower"] < table["estimate"]).all() and (table["estimate"] < table["upper"]).all()
     with pytest.raises(ValueError, match="at least one"):
         interval_table()
+
+
+# ----------------------------------------------------------------------------------------------
+# The closing key results
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key():
+    from conftest import ROOT
+    from masem.report import key_results
+
+    return key_results(ROOT)
+
+
+@pytest.mark.slow
+def test_key_results_repeat_what_the_library_computes_on_the_bundled_data(key) -> None:
+    import masem
+    from conftest import ROOT
+    from masem.effects import z_to_r
+    from masem.tables import format_number
+
+    database = masem.read_database(ROOT / "data" / "individual")
+    variables = ["HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "TI", "TP", "SERV", "CSAT"]
+    studies = database.matrices(variables)
+    with masem.collect_notes():
+        stage1 = masem.tssem1(studies.matrices, studies.n, method="REM")
+    fit = masem.tssem2(stage1, (ROOT / "models" / "attitudes_to_turnover.lav").read_text()).fit_stats()
+    findings = key.summary().set_index("result")["value"]
+    assert f"{stage1.n_studies} studies, N = {stage1.total_n:,}" in findings.iloc[1]
+    assert findings["Fit of the chosen model (attitudes_to_turnover.lav)"].startswith(
+        f"χ²({fit['df']:g}) = {fit['chi2']:.2f}, p < .001"
+    )
+    pair = masem.effect_sizes(database, "PE", "TP")
+    observed = masem.meta(pair["yi"], pair["vi"], method="REML")
+    filled = masem.trim_and_fill(observed)
+    bias = findings[f"PE-TP (k = {observed.k})"]
+    assert f"Egger z = {masem.egger(observed).statistic:.2f}" in bias
+    assert f"adds {filled.k0} studies" in bias
+    assert f"-> {format_number(float(z_to_r(filled.estimate)), bounded=True)}" in bias
+    sections = list(dict.fromkeys(key.summary()["section"]))
+    assert sections[:4] == ["Evidence", "Structural model", "Indirect effects (profile-likelihood intervals)",
+                            "Publication bias"]
+    assert all(meaning for meaning in key.summary()["meaning"])  # every number says what it means
+
+
+@pytest.mark.slow
+def test_key_results_html_says_the_data_are_simulated_and_is_reproducible(key) -> None:
+    page = key.to_html()
+    assert page.startswith('<section class="masem-key" id="key-results">')
+    assert "These results come from simulated data." in page
+    assert page.count('<div class="apa-table">') == 2  # model fit and indirect effects, APA style
+    assert page == key.to_html()
+
+
+def test_assemble_report_ends_with_the_key_results_in_the_contents() -> None:
+    from masem.report import KeyResults, RenderedNotebook, assemble_report
+
+    nb = RenderedNotebook("00_a.ipynb", "A", ("Part",), "<p>body</p>", "")
+    closing = KeyResults(findings=(("Evidence", "Studies", "3", "three studies"),), tables=())
+    page = assemble_report([nb], "Title", "Sub", closing)
+    assert '<a href="#key-results">Key results</a>' in page
+    assert page.index("<p>body</p>") < page.index('id="key-results"') < page.index("End of report")
+    assert "<td>Studies</td><td>3</td><td>three studies</td>" in page
+    assert 'id="key-results"' not in assemble_report([nb], "Title", "Sub")
+
+
+def test_key_results_need_the_project_folder(tmp_path) -> None:
+    from masem.report import key_results
+
+    with pytest.raises(FileNotFoundError, match="pass the project folder"):
+        key_results(tmp_path)
