@@ -5,10 +5,12 @@ diagonal between-study covariance, and FEM) and, where ../shared/reference/expec
 gives stage-2 models, tssem2 on the REM stage 1 with Wald and with profile (likelihood-based)
 intervals. Each time is the best of several runs after a warm-up run, in one single-threaded
 process; next to it stands the metaSEM median time stored in the expected file and the ratio.
-Last, the 2,000-replication parametric bootstrap of an indirect effect with all cores.
+Then the 2,000-replication parametric bootstrap of an indirect effect with all cores. Last, the
+scaling study of stage 1 on simulated data (scaling.py, full grid; ``--quick`` for a reduced one,
+``--no-scaling`` to skip it).
 
-Writes benchmarks/results/reference_timings.csv and benchmarks/results/machine.json, and prints
-the table. See benchmarks/README.md for the columns.
+Writes benchmarks/results/reference_timings.csv, reference_timings.png (speed-up over metaSEM),
+machine.json and the scaling results, and prints the tables. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -31,11 +34,17 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # headless: make bench runs on servers and in CI
+import matplotlib.patches  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy  # noqa: E402
 
 import masem  # noqa: E402
+import scaling  # noqa: E402  (benchmarks/scaling.py, next to this script)
 from masem.errors import DataError, ModelError  # noqa: E402
 from masem.indirect import indirect  # noqa: E402
 from masem.stage1 import tssem1  # noqa: E402
@@ -45,28 +54,45 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 RESULTS = ROOT / "benchmarks" / "results"
 
-MAX_RUNS = 7  # timed runs per step at most ...
-MIN_RUNS = 3  # ... and at least
-BUDGET_S = 2.0  # stop adding runs once the timed runs of a step took this long
+# A millisecond step is timed hundreds of times: a handful of runs right after start-up caught the
+# CPU (a shared VM) before it had settled, and read up to 1.6x slow on the first data set.
+MAX_RUNS = 300  # timed runs per step at most ...
+MIN_RUNS = 5  # ... and at least
+BUDGET_S = 1.0  # stop adding runs once the timed runs of a step took this long
 BOOTSTRAP_CASE = ("Hunter83", "path_no_direct_effect")  # a path model with an indirect effect
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_RUNS = 2
 COLUMNS = [
-    "dataset", "p", "k", "step", "variant", "model", "masem_s", "runs", "metasem_s", "ratio", "status", "note",
+    "dataset", "p", "k", "step", "variant", "model", "masem_s", "runs", "metasem_s", "ratio", "speedup",
+    "status", "note",
 ]
 
 
-def main() -> int:
-    data_dir = REFERENCE / "data"
-    if not data_dir.is_dir():
-        print(f"reference data not found at {data_dir} (../shared/reference is read in place); "
-              "nothing to time")
-        return 0
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced scaling grid (see scaling.py --quick)")
+    parser.add_argument("--no-scaling", action="store_true", help="reference timings only")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     (RESULTS / "machine.json").write_text(json.dumps(machine, indent=2) + "\n", encoding="utf-8")
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
+    reference_timings()
+    if not args.no_scaling:
+        print()
+        scaling.main(["--quick"] if args.quick else [])
+    print(f"\nmake bench: {time.perf_counter() - started:.0f} s in all")
+    return 0
 
+
+def reference_timings() -> None:
+    """Time every reference data set and the bootstrap; write and print reference_timings.csv."""
+    data_dir = REFERENCE / "data"
+    if not data_dir.is_dir():
+        print(f"reference data not found at {data_dir} (../shared/reference is read in place); "
+              "no reference timings")
+        return
     started = time.perf_counter()
     rows: list[dict] = []
     stage1_rem: dict[str, object] = {}
@@ -87,10 +113,10 @@ def main() -> int:
 
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(RESULTS / "reference_timings.csv", index=False, float_format="%.6g")
+    _plot(table, RESULTS / "reference_timings.png")
     _print(table)
     elapsed = time.perf_counter() - started
-    print(f"\nwritten {RESULTS / 'reference_timings.csv'} and machine.json in {elapsed:.1f} s")
-    return 0
+    print(f"\nwritten {RESULTS / 'reference_timings.csv'} in {elapsed:.1f} s")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -211,13 +237,15 @@ def _timed(t: Timing, reference: float, note: str | None = None) -> dict:
     ratio = t.best / reference if np.isfinite(reference) and reference > 0 else math.nan
     note = t.note if note is None else note
     return {
-        "masem_s": t.best, "runs": t.runs, "metasem_s": reference, "ratio": ratio, "status": "ok", "note": note,
+        "masem_s": t.best, "runs": t.runs, "metasem_s": reference, "ratio": ratio, "speedup": 1.0 / ratio,
+        "status": "ok", "note": note,
     }
 
 
 def _not_timed(status: str, reference: float) -> dict:
     return {
-        "masem_s": math.nan, "runs": 0, "metasem_s": reference, "ratio": math.nan, "status": status, "note": "",
+        "masem_s": math.nan, "runs": 0, "metasem_s": reference, "ratio": math.nan, "speedup": math.nan,
+        "status": status, "note": "",
     }
 
 
@@ -304,12 +332,37 @@ def _print(table: pd.DataFrame) -> None:
     shown = table.copy()
     for col in ("masem_s", "metasem_s"):
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-    shown["ratio"] = shown["ratio"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    shown["ratio"] = shown["ratio"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    shown["speedup"] = shown["speedup"].map(lambda v: "" if pd.isna(v) else f"{v:.0f}x")
     shown["p"] = shown["p"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
     shown["k"] = shown["k"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
     for col in ("status", "note"):  # the CSV has them in full
         shown[col] = shown[col].map(lambda s: _short(s, 48))
     print(shown.to_string(index=False))
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    """Horizontal bars: how many times faster than metaSEM, per data set and step (log scale)."""
+    rows = table[table["ratio"].notna()].copy()
+    if rows.empty:
+        return
+    rows["what"] = rows["dataset"] + ": " + rows["step"] + " " + rows["variant"]
+    rows = rows.iloc[::-1]  # first data set on top
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.5))
+    colours = rows["step"].map({"tssem1": "tab:blue", "tssem2": "tab:orange"}).fillna("tab:grey")
+    ax.barh(rows["what"], rows["speedup"], color=colours)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.axvline(20.0, color="grey", linestyle="--", linewidth=1)
+    ax.text(20.0, len(rows) - 0.4, " stage-1 target: 20x", fontsize=8, color="grey", va="bottom")
+    ax.set(xscale="log", xlabel="speed-up over metaSEM 1.5.5 (metaSEM time / masem time, log scale)",
+           title="masem against metaSEM, reference data sets, one thread")
+    colour_of = {"stage 1": "tab:blue", "stage 2": "tab:orange"}
+    handles = [matplotlib.patches.Patch(color=colour, label=step) for step, colour in colour_of.items()]
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    ax.set_ylim(-0.6, len(rows) + 0.4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ the simulator.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -25,6 +27,7 @@ def vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
 
     The order is (2,1), (3,1), ..., (p,1), (3,2), ...: the order metaSEM uses for correlation
     vectors (Cheung, 2015, *Meta-Analysis: A Structural Equation Modeling Approach*, ch. 6).
+    The arrays are cached per p and read-only; copy them before changing them.
 
     Examples
     --------
@@ -32,7 +35,16 @@ def vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
     >>> list(zip(rows.tolist(), cols.tolist()))
     [(1, 0), (2, 0), (2, 1)]
     """
+    return _vechs_indices(int(p))
+
+
+@lru_cache(maxsize=64)
+def _vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    # Cached because stage 1 asks for the same few p at every step of its optimiser; read-only so
+    # that no caller can change the shared arrays.
     cols, rows = np.triu_indices(p, k=1)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
     return rows, cols
 
 

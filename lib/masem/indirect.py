@@ -154,9 +154,13 @@ def indirect(
     level : float, default 0.95
         Coverage of the intervals, in (0, 1).
     n_jobs : int, default 1
-        Worker processes for the refits (joblib); -1 uses all cores.
+        Workers for the refits (joblib); -1 uses all cores. The refits run through
+        ``joblib.Parallel``, so the active joblib backend decides where: local processes (loky)
+        by default, a Dask or Ray cluster inside ``with joblib.parallel_backend("dask"):`` or
+        ``"ray"`` (see benchmarks/README.md). With 1 they run in this process.
     progress : bool, default True
-        Show a tqdm progress bar (on stderr); pass False in notebooks and scripts.
+        Show a tqdm progress bar (on stderr; a widget in notebooks when ipywidgets is installed);
+        pass False where the output is compared or logged (nbval notebooks, scripts).
 
     Returns
     -------
@@ -265,10 +269,15 @@ def _run(fit: stage2.TSSEM2Result, r_draws: np.ndarray, k: int, n_jobs: int, pro
 
 
 def _progress_bar(total: int):
-    # Imported only when asked for: in a notebook kernel without ipywidgets, importing tqdm.auto
-    # itself writes a warning, which would land in the committed outputs of every notebook.
-    from tqdm.auto import tqdm
-
+    # tqdm.auto draws a widget in a notebook, but without ipywidgets it first warns (on import)
+    # and then falls back to the text bar anyway; go to the text bar directly in that case, which
+    # Jupyter shows updating in place, like a terminal.
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
     return tqdm(total=total, desc="bootstrap", unit="fit")
 
 

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem._stage1_common import StudyData, cell_counts, prepare_studies, symmetric_frame
+from masem._stage1_common import (
+    StudyData,
+    cell_counts,
+    prepare_studies,
+    smallest_eigenvalues,
+    symmetric_frame,
+)
 from masem.effects import vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, ModelError
 from masem.stage1_fem import PD_TOL, fit_fem
@@ -326,13 +332,9 @@ def _choose(value: Any, options: tuple[str, ...], name: str) -> str:
 
 
 def _nonpd_studies(data: StudyData) -> tuple[str, ...]:
-    out = []
-    for i in range(data.k):
-        obs = data.measured[i]
-        block = data.matrices[i][np.ix_(obs, obs)]
-        if obs.sum() >= 2 and not np.isnan(block).any() and np.linalg.eigvalsh(block).min() < PD_TOL:
-            out.append(data.study_name(i))
-    return tuple(out)
+    with np.errstate(invalid="ignore"):  # NaN: incomplete block, never counted
+        flagged = np.flatnonzero(smallest_eigenvalues(data) < PD_TOL)
+    return tuple(data.study_name(i) for i in flagged)
 
 
 def _common(data: StudyData, rho: np.ndarray, vcov: np.ndarray) -> dict[str, Any]:
@@ -419,6 +421,7 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
     diag_param = rows == cols
     tau2_se[rows[diag_param]] = se_all[q:][diag_param]
     n_params = fit.vcov_all.shape[0]
+    q_p = q_pvalue(fit.q_stat, fit.q_df)
     rem_fit = {
         "minus2LL": fit.minus2ll,
         "n_observed": fit.n_observed,
@@ -426,7 +429,7 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         "df": fit.n_observed - n_params,
         "Q": fit.q_stat,
         "Q_df": fit.q_df,
-        "Q_p": q_pvalue(fit.q_stat, fit.q_df),
+        "Q_p": q_p,
         "n": float(data.n.sum()),
     }
     return TSSEM1Result(
@@ -439,7 +442,7 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         grad_norm=opt.grad_norm,
         Q=fit.q_stat,
         Q_df=fit.q_df,
-        Q_p=q_pvalue(fit.q_stat, fit.q_df),
+        Q_p=q_p,
         nonpd_studies=nonpd,
         _fit=tuple((key, float(value)) for key, value in rem_fit.items()),
         _tau2=_readonly(vechs_inverse(tau2, data.p, diagonal=np.nan)),

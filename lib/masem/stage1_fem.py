@@ -16,10 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 from scipy.linalg import cho_factor, cho_solve
 
-from masem._stage1_common import Optimum, StudyData, newton_minimize, patterns, weighted_mean_matrix
+from masem._stage1_common import (
+    Optimum,
+    StudyData,
+    newton_minimize,
+    patterns,
+    smallest_eigenvalues,
+    weighted_mean_matrix,
+)
 from masem.effects import vechs, vechs_indices, vechs_inverse
 from masem.errors import DataError
 
@@ -67,14 +74,10 @@ def check_fem_data(data: StudyData) -> None:
                 "correlations among a study's measured variables complete. Use method='REM', or set the "
                 "diagonal of one of them to NaN so that FEM treats it as not measured in that study."
             )
-    bad = []
-    for i in range(data.k):
-        obs = data.measured[i]
-        if obs.sum() < 2:
-            continue
-        smallest = float(np.linalg.eigvalsh(data.matrices[i][np.ix_(obs, obs)]).min())
-        if smallest < PD_TOL:
-            bad.append(f"{data.study_name(i)} (smallest eigenvalue {smallest:.3g})")
+    smallest = smallest_eigenvalues(data)  # NaN only for a study with fewer than 2 variables
+    with np.errstate(invalid="ignore"):
+        flagged = np.flatnonzero(smallest < PD_TOL)
+    bad = [f"{data.study_name(i)} (smallest eigenvalue {smallest[i]:.3g})" for i in flagged]
     if bad:
         raise DataError(
             "the fixed-effects model needs positive definite study matrices, but these are not: "
@@ -169,8 +172,9 @@ class FEMObjective:
             diag_q = np.diagonal(qmat, axis1=1, axis2=2)
             sl = slice(g.offset, g.offset + gamma.size)
             grad[sl] = (2.0 * g.n[:, None] - 2.0 * m[:, None] * diag_q).ravel()
-            # rho-rho: -N tr(A E_a A E_b) + 2 tr(B E_a A E_b), E_a = e_j e_k' + e_k e_j'
-            h_rr = 2.0 * _trace_pairs(b_m, a, lr, lc) - big_n * _trace_pairs(a, a, lr, lc)
+            # rho-rho: -N tr(A E_a A E_b) + 2 tr(B E_a A E_b), E_a = e_j e_k' + e_k e_j'; the trace
+            # is linear in its first matrix, so both terms are one call
+            h_rr = _trace_pairs(2.0 * b_m - big_n * a, a, lr, lc)
             h.rr[np.ix_(g.cells, g.cells)] += h_rr
             # gamma-gamma: 2 m (diag(C 1) + C), C = (D^-1 S D^-1) o A
             c = r_tilde * a
@@ -187,10 +191,16 @@ class FEMObjective:
 
 
 def _trace_pairs(x: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """tr(X E_a Y E_b) for all vechs pairs a = (j, k), b = (l, m) of symmetric X, Y."""
-    j, k = rows[:, None], cols[:, None]
-    l, m = rows[None, :], cols[None, :]
-    return x[m, j] * y[k, l] + x[l, j] * y[k, m] + x[m, k] * y[j, l] + x[l, k] * y[j, m]
+    """tr(X E_a Y E_b) for all vechs pairs a = (j, k), b = (l, m) of symmetric X, Y.
+
+    With E_a = e_j e_k' + e_k e_j' the trace is x_mj y_kl + x_lj y_km + x_mk y_jl + x_lk y_jm: the
+    outer product Z_jklm = x_jm y_kl symmetrised in (l, m) and in (j, k), read at the pairs (one
+    gather of p^4 / 4 entries instead of eight).
+    """
+    z = np.einsum("jm,kl->jklm", x, y)
+    z = z + z.transpose(0, 1, 3, 2)
+    z = z + z.transpose(1, 0, 2, 3)
+    return z[rows[:, None], cols[:, None], rows[None, :], cols[None, :]]
 
 
 class _FEMHessian:
@@ -246,8 +256,7 @@ def fit_fem(data: StudyData) -> FEMFit:
     check_fem_data(data)
     objective = FEMObjective(data)
     opt = newton_minimize(objective, objective.start(vechs(weighted_mean_matrix(data))))
-    _, _, hess = objective(opt.x, True)
-    vcov, pd_ok = hess.rho_covariance()
+    vcov, pd_ok = opt.hessian.rho_covariance()
     sds = np.full((data.k, data.p), np.nan)
     for g in objective.groups:
         sds[np.ix_(g.studies, g.variables)] = np.exp(objective.gammas(opt.x, g))
@@ -299,7 +308,8 @@ def _fit_indices(minus2ll, saturated, independence, srmr, data: StudyData, n_fre
     chi2 = minus2ll - saturated
     df_indep = int(np.sum(p_i * (p_i - 1) // 2))
     chi2_indep = independence - saturated
-    out = {"chi2": chi2, "df": float(df), "p_value": float(stats.chi2.sf(chi2, df)) if df > 0 else np.nan}
+    p_value = float(special.chdtrc(df, max(chi2, 0.0))) if df > 0 else np.nan
+    out = {"chi2": chi2, "df": float(df), "p_value": p_value}
     if df > 0:
         lo, hi = _noncentrality_interval(chi2, df)
         interval_scale = np.sqrt(k / ((total - k) * df))
@@ -335,10 +345,15 @@ def _fit_indices(minus2ll, saturated, independence, srmr, data: StudyData, n_fre
 def _noncentrality_interval(chi2: float, df: int) -> tuple[float, float]:
     """90% interval of the noncentrality parameter: cdf(chi2; df, lambda) = 0.95 and 0.05."""
 
+    # scipy.special's chdtr and chndtr are what stats.chi2.cdf and stats.ncx2.cdf evaluate, without
+    # their per-call argument handling (which made this root search most of a small FEM fit's time);
+    # unlike those, they are undefined below 0, where a perfect fit's chi2 can land by rounding.
+    chi2 = max(chi2, 0.0)
+
     def bound(target: float) -> float:
-        if stats.chi2.cdf(chi2, df) < target:
+        if special.chdtr(df, chi2) < target:
             return 0.0
-        fn = lambda lam: stats.ncx2.cdf(chi2, df, lam) - target  # noqa: E731
+        fn = lambda lam: special.chndtr(chi2, df, lam) - target  # noqa: E731
         upper = max(chi2, 1.0)
         while fn(upper) > 0:
             upper *= 2.0
