@@ -79,6 +79,15 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
     if silent.size:
         i = int(silent[0])
         raise DataError(f"{_name(i, labels[i])} reports no correlation at all; remove it from the input.")
+    # A correlation matrix of v variables from n <= v cases is singular: such an n is a typo.
+    involved = (measured | ~np.isnan(study).all(axis=2)).sum(axis=1)
+    small = np.flatnonzero(n_arr <= involved)
+    if small.size:
+        i = int(small[0])
+        raise DataError(
+            f"n[{i}] for {_name(i, labels[i])} is {n_arr[i]:g}, not above the {int(involved[i])} variables "
+            "the study measures, so its correlation matrix could not be positive definite; check n."
+        )
     never = np.flatnonzero(~observed.any(axis=0))
     if never.size:
         pairs = [vechs_labels(list(names))[c] for c in never]

@@ -11,15 +11,47 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
+from masem.errors import DataError
+
+
+def _numbers(values: ArrayLike, name: str) -> np.ndarray:
+    """``values`` as a float array, or a DataError naming the first value that is not a number."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        flat = np.asarray(values, dtype=object).ravel()
+        for v in flat:
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise DataError(f"{name} must contain numbers only; found {v!r}.") from None
+        raise DataError(f"{name} must be numbers, got {values!r}.") from None
+
 
 def r_to_z(r: ArrayLike) -> np.ndarray:
-    """Fisher's (1921) variance-stabilising transformation, ``z = atanh(r)``."""
-    return np.arctanh(np.asarray(r, dtype=float))
+    """Fisher's (1921) variance-stabilising transformation, ``z = atanh(r)``.
+
+    NaN (a missing correlation) stays NaN; a correlation of +-1 or beyond raises
+    :class:`~masem.DataError`, because its z is infinite or undefined.
+
+    References
+    ----------
+    Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation deduced from a
+    small sample. *Metron*, 1, 3-32.
+    """
+    values = _numbers(r, "r")
+    bad = np.abs(values) >= 1
+    if np.any(bad):
+        raise DataError(
+            f"r = {values[bad].ravel()[0]!r} is outside [-1, 1] or on its edge; Fisher's z needs a "
+            "correlation strictly between -1 and 1 (check for a typo such as a missing decimal point)."
+        )
+    return np.arctanh(values)
 
 
 def z_to_r(z: ArrayLike) -> np.ndarray:
     """Back-transformation of Fisher's z to the correlation scale, ``r = tanh(z)``."""
-    return np.tanh(np.asarray(z, dtype=float))
+    return np.tanh(_numbers(z, "z"))
 
 
 def vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +82,16 @@ def _vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 def vechs(matrix: ArrayLike) -> np.ndarray:
     """The strict lower triangle of a square matrix, column-major (see :func:`vechs_indices`)."""
-    m = np.asarray(matrix, dtype=float)
+    m = _square(matrix, "matrix")
     rows, cols = vechs_indices(m.shape[0])
     return m[rows, cols]
+
+
+def _square(matrix: ArrayLike, name: str) -> np.ndarray:
+    m = _numbers(matrix, name)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise DataError(f"{name} must be a square matrix, got shape {m.shape}.")
+    return m
 
 
 def vechs_labels(variables: list[str]) -> list[str]:
@@ -107,7 +146,17 @@ def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
     >>> float(olkin_siotani(np.array([[1, .5], [.5, 1]]), n=100)[0, 0])
     0.005625
     """
-    R = np.asarray(rho, dtype=float)
+    R = _square(rho, "rho")
+    if np.any(np.abs(R) > 1):
+        raise DataError(f"rho holds {R[np.abs(R) > 1][0]!r}, outside [-1, 1]; pass a correlation matrix.")
+    if not np.allclose(R, R.T, equal_nan=True):
+        raise DataError("rho is not symmetric; pass a correlation matrix.")
+    try:
+        n_value = float(n)
+    except (TypeError, ValueError):
+        n_value = np.nan
+    if not np.isfinite(n_value) or n_value <= 0:
+        raise DataError(f"n must be a positive number (the sample size), got {n!r}.")
     i, j = vechs_indices(R.shape[0])
     # Broadcast every (ij, kl) pair at once: rows index ij, columns index kl.
     I, J = i[:, None], j[:, None]
