@@ -147,6 +147,7 @@ CASES: dict[str, Case] = {
     "tssem2 definition with code": Case("tssem2", ("stage1", "c ~ x*a + b\nind := __import__('os').getcwd()"), M, ("line 2", "function call")),
     "tssem2 diag_constraints not boolean": Case("tssem2", ("stage1", MODEL), M, ("diag_constraints", "'yes'"), {"diag_constraints": "yes"}),
     "lavaan_to_ram dangling plus": Case("lavaan_to_ram", ("y ~ x +",), M, ("line 1", "empty term")),
+    "model_variables variable not in order": Case("model_variables", ("y ~ x",), M, ("['x']", "not in order"), {"order": ["y", "z"]}),
     "indirect too few replications": Case("indirect", ("stage2",), D, ("n_boot", "100", "0"), {"n_boot": 0}),
     "indirect seed not an integer": Case("indirect", ("stage2",), D, ("seed", "'x'"), {"n_boot": 200, "seed": "x"}),
     "compare with itself": Case("compare", ("stage2", "stage2"), M, ("degrees of freedom",)),

@@ -10,6 +10,8 @@ Questions answered:
 - test_comments_separators_continuations: are ``#``/``!`` comments, ``;`` and continued lines
   handled?
 - test_observed_order: does ``observed`` set the row order (and reject a wrong list)?
+- test_model_variables: does masem.model_variables list exactly the observed variables (not the
+  factors, not ':=' names), in order of appearance or of a given codebook, and name what is missing?
 - test_syntax_errors: does every bad model raise ModelError naming the line and the problem?
 - test_definitions_*: are ``:=`` lines parsed safely (whitelist) and differentiated exactly?
 - test_jacobian_matches_finite_differences: is the analytic Jacobian of the implied correlations
@@ -23,7 +25,7 @@ import pytest
 
 from masem.defined import evaluate, parse_definition
 from masem.errors import ModelError
-from masem.model import Evaluator, lavaan_to_ram
+from masem.model import Evaluator, lavaan_to_ram, model_variables
 
 
 def test_labels_fixed_start_and_free() -> None:
@@ -107,6 +109,22 @@ def test_observed_order() -> None:
     assert ram.A.loc["y", "x"] == "0.1*yonx"
     with pytest.raises(ModelError, match=r"observed must list each observed variable"):
         lavaan_to_ram("y ~ x", observed=["x", "z"])
+
+
+def test_model_variables() -> None:
+    model = "F =~ x1 + x2 + x3\ny ~ b*F + c*z\nz ~~ 1*z\nind := b*c"
+    # The factor F and the definition 'ind' are not data; x1-x3, y and z are.
+    assert model_variables(model) == ["x1", "x2", "x3", "y", "z"]
+    assert model_variables(model) == list(lavaan_to_ram(model).observed)
+    codebook = ["z", "q", "x3", "y", "x2", "x1", "w"]  # extra names are skipped, the order is kept
+    assert model_variables(model, order=codebook) == ["z", "x3", "y", "x2", "x1"]
+    assert model_variables(model, order=iter(codebook)) == ["z", "x3", "y", "x2", "x1"]
+    with pytest.raises(ModelError, match=r"the model uses \['x3', 'z'\], which are not in order"):
+        model_variables(model, order=["x1", "x2", "y"])
+    with pytest.raises(ModelError, match=r"order must be a list of variable names.*'x1'"):
+        model_variables(model, order="x1")
+    with pytest.raises(ModelError, match=r"line 1: cannot parse"):
+        model_variables("y x")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,9 @@ Questions answered:
   difference of 0 against the free model?
 - test_population_difference_is_located: fitted to two population matrices that differ in one
   path, is the free fit exact (chi2 = 0, the true paths) and is only that path's equality rejected?
+- test_by_group_reads_one_parameter: does ``by_group`` return a parameter's true value in each group
+  (the exact population fit) whether named by label, automatic name or element, agree with
+  ``inspect()``, give definitions, mark equal parameters, and refuse unknown names?
 - test_simulated_studies_detect_a_known_difference: on simulated primary studies (known population,
   one path differs) pooled per group, is the difference detected, are the equal paths not, and do
   the 95% intervals cover the truth?
@@ -215,6 +218,34 @@ def test_population_difference_is_located() -> None:
     # Paths that are the same in both populations cost nothing to equate (the free fit is exact,
     # and the other groups' values stay attainable); only b's equality is rejected.
     np.testing.assert_allclose(tests.drop(index="b")["chi2_diff"], 0.0, atol=1e-7)
+
+
+def test_by_group_reads_one_parameter() -> None:
+    stage1 = {
+        "service": make_stage1(population(b=0.55), VARS, n=5000),
+        "other": make_stage1(population(b=0.30), VARS, n=5000),
+    }
+    free = masem.tssem2_multigroup(stage1, MODEL)
+    b = free.by_group("b")
+    assert list(b.index) == ["service", "other"]
+    # The free fit to population matrices is exact, so the estimates are the population's paths.
+    assert b["Estimate"].to_dict() == pytest.approx({"service": 0.55, "other": 0.30}, abs=1e-8)
+    pd.testing.assert_frame_equal(free.by_group("y ~ m"), b)
+    table = free.inspect().query("label == 'yonx1'").set_index("group")
+    pd.testing.assert_frame_equal(free.by_group("yonx1"), table[list(b.columns)])
+    assert (free.by_group("yonx1")["Estimate"] == free.by_group("y ~ x1")["Estimate"]).all()
+    ind = free.by_group("ind")
+    np.testing.assert_allclose(ind["Estimate"], free.by_group("a1")["Estimate"] * b["Estimate"], rtol=1e-12)
+    assert not b["equal"].any()
+    same = masem.tssem2_multigroup(stage1, MODEL, equal="a1").by_group("a1")
+    assert same["equal"].all() and same["Estimate"].nunique() == 1
+    assert same["Estimate"].iloc[0] == pytest.approx(0.4, abs=1e-8)  # a1 is 0.4 in both populations
+    with pytest.raises(ModelError, match=r"unknown parameter 'zz'"):
+        free.by_group("zz")
+    with pytest.raises(ModelError, match=r"'x1 ~~ x1' is fixed at 1"):
+        free.by_group("x1 ~~ x1")
+    with pytest.raises(ModelError, match=r"parameter must be a parameter name.*got 3"):
+        free.by_group(3)
 
 
 def _simulated_studies(R: np.ndarray, k: int, rng: np.random.Generator) -> masem.StudyMatrices:

@@ -31,7 +31,7 @@ from masem.effects import (
 from masem.errors import ConvergenceWarning, DataError, ModelError, collect_notes
 from masem.indirect import BootstrapResult, indirect
 from masem.loadings import loading_table
-from masem.model import RAMModel, lavaan_to_ram
+from masem.model import RAMModel, lavaan_to_ram, model_variables
 from masem.multigroup import (
     MultigroupTSSEM2Result,
     SubgroupTSSEM1Result,
@@ -134,6 +134,7 @@ __all__ = [
     "meta_regression",
     "MetaRegressionResult",
     "MetaResult",
+    "model_variables",
     "ModelError",
     "MultigroupTSSEM2Result",
     "olkin_siotani",

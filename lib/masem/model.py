@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -43,7 +44,7 @@ from masem.defined import Definition, parse_definition
 from masem.effects import vechs_indices
 from masem.errors import ModelError
 
-__all__ = ["RAMModel", "lavaan_to_ram"]
+__all__ = ["RAMModel", "lavaan_to_ram", "model_variables"]
 
 # metaSEM's lavaan2RAM defaults (A.start, S.start for variances; covariances start at 0).
 PATH_START = 0.1
@@ -239,6 +240,55 @@ def lavaan_to_ram(model: str, observed: list[str] | None = None) -> RAMModel:
         cells=tuple(cells),
         definitions=tuple(definitions),
     )
+
+
+def model_variables(model: str, order: Iterable[str] | None = None) -> list[str]:
+    """The observed variables of a lavaan model: the constructs that stage 1 must pool for it.
+
+    Latent variables (factors defined with ``=~``) are not observed and are left out.
+
+    Parameters
+    ----------
+    model : str
+        lavaan syntax (see :func:`lavaan_to_ram`).
+    order : iterable of str, optional
+        Names that set the order of the result, typically the codebook of a study database
+        (``database.constructs["code"]``); every observed variable of the model must be among
+        them. Default: the order in which the variables first appear in the model.
+
+    Returns
+    -------
+    list of str
+        The observed variables, in the order of ``order`` (or of appearance).
+
+    Raises
+    ------
+    ModelError
+        ``model`` is not valid lavaan syntax (the message names the line), ``order`` is not a
+        collection of names, or the model uses a variable that ``order`` lacks (named in the
+        message).
+
+    Examples
+    --------
+    >>> model_variables("PE ~ HPWP\\nJS ~ PE")
+    ['PE', 'HPWP', 'JS']
+    >>> model_variables("PE ~ HPWP\\nJS ~ PE", order=["HPWP", "PE", "TP", "JS"])
+    ['HPWP', 'PE', 'JS']
+    """
+    observed = lavaan_to_ram(model).observed
+    if order is None:
+        return list(observed)
+    if isinstance(order, str) or not isinstance(order, Iterable):
+        raise ModelError(f"order must be a list of variable names (e.g. a codebook), got {order!r}")
+    names = [str(v) for v in order]
+    missing = [v for v in observed if v not in names]
+    if missing:
+        raise ModelError(
+            f"the model uses {missing}, which {'is' if len(missing) == 1 else 'are'} not in order "
+            f"({names}); add {'it' if len(missing) == 1 else 'them'} there (for a study database: to "
+            "constructs.csv) or rename the model's variables"
+        )
+    return [v for v in dict.fromkeys(names) if v in observed]
 
 
 def _statements(syntax: str) -> list[tuple[int, str]]:

@@ -526,6 +526,46 @@ class MultigroupTSSEM2Result:
         """Same as :meth:`inspect`."""
         return self.inspect()
 
+    def by_group(self, parameter: str) -> pd.DataFrame:
+        """One parameter in every group: estimate, standard error and 95% Wald interval side by side.
+
+        Parameters
+        ----------
+        parameter : str
+            A free parameter, named as in ``equal`` of :func:`tssem2_multigroup` (its label
+            ``"s"``, automatic name ``"SERVonPE"`` or element ``"SERV ~ PE"``), or the name of a
+            ``:=`` definition (``"LEAD_SERV"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by group (in the order fitted): Estimate, Std. Err, ci.lower, ci.upper, and
+            equal (True when the parameter is held equal across the groups).
+
+        Raises
+        ------
+        ModelError
+            ``parameter`` is not a string, or names no free parameter or definition of the model
+            (the message lists them).
+
+        Examples
+        --------
+        >>> free = masem.tssem2_multigroup(stage1, "SERV ~ s*PE\\nPE ~~ 1*PE")   # doctest: +SKIP
+        >>> free.by_group("s")                                                   # doctest: +SKIP
+        """
+        if not isinstance(parameter, str):
+            raise ModelError(f"parameter must be a parameter name such as 's' or 'SERV ~ PE', got {parameter!r}")
+        table = self.inspect()
+        defined = table["op"] == ":="
+        if parameter.strip() in set(table.loc[defined, "lval"]):
+            rows = table[defined & (table["lval"] == parameter.strip())]
+        else:
+            name = _parameter_name(self._ram, Evaluator(self._ram, computed=not self.diag_constraints),
+                                   parameter, what="parameter")
+            # A label shared by several elements is one parameter: keep its first element per group.
+            rows = table[~defined & (table["label"] == name)].drop_duplicates("group")
+        return rows.set_index("group")[["Estimate", "Std. Err", "ci.lower", "ci.upper", "equal"]]
+
     def fit_stats(self) -> pd.Series:
         """chi2, df, p_value, RMSEA (multi-group, with its 90% CI), SRMR, CFI, TLI, n, AIC, BIC,
         the independence model's chi2 and df, n_groups and n_constraints (see :func:`tssem2_multigroup`)."""
