@@ -10,7 +10,12 @@ Questions answered:
 - test_funnel_plot_contours_and_points: is the funnel contour-enhanced (two shaded bands per
   level), with the studies at (yi, sei), the standard-error axis inverted, the pooled line and the
   pseudo-95% limits?
-- test_bad_input: do malformed results, labels, transformations and contour levels raise DataError?
+- test_funnel_plot_fisher_z_labels: does scale="fisher_z" name the axes and give the pooled
+  estimate on both scales (z and r = tanh z)?
+- test_funnel_plot_trim_and_fill_marks_imputed_studies: given a trim-and-fill result, are the k0
+  imputed studies open circles at their (yi, sei), distinct from the observed dots, with the
+  estimates before and after filling?
+- test_bad_input: do malformed results, labels, transformations, contour levels and scales raise DataError?
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import Polygon
 
 from masem import DataError, plots
+from masem.bias import trim_and_fill
 from masem.univariate import meta
 
 # These tests draw many small data sets, some homogeneous on purpose, so tau2 often lands on 0; the
@@ -87,7 +93,35 @@ def test_funnel_plot_contours_and_points() -> None:
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "p < 0.01" in legend and "0.05 < p < 0.1" in legend and "pseudo 95% limits" in legend
     assert any(t.startswith("pooled estimate") for t in legend)
+    assert "p > 0.1 (not significant)" in legend  # the white region has a legend entry too
     assert plots.funnel_plot(res, "One contour", contours=[0.95]).get_title() == "One contour"
+
+
+def test_funnel_plot_fisher_z_labels() -> None:
+    res = meta(Y, V, method="REML")
+    ax = plots.funnel_plot(res, "z", scale="fisher_z")
+    assert ax.get_xlabel() == "effect size (Fisher's z)" and ax.get_ylabel() == "standard error of Fisher's z"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"pooled estimate: z = {res.estimate:.3f} (r = {np.tanh(res.estimate):.3f})" in legend
+
+
+def test_funnel_plot_trim_and_fill_marks_imputed_studies() -> None:
+    # Small studies with large effects only: trim-and-fill imputes studies on the left.
+    yi = np.array([0.30, 0.32, 0.28, 0.45, 0.50, 0.55, 0.60, 0.31, 0.29, 0.65])
+    vi = np.array([0.002, 0.003, 0.002, 0.02, 0.025, 0.03, 0.04, 0.004, 0.003, 0.05])
+    filled = trim_and_fill(meta(yi, vi, method="REML"))
+    assert filled.k0 > 0
+    ax = plots.funnel_plot(filled, "filled", scale="fisher_z")
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "imputed (trim-and-fill)" in texts and "study" in texts
+    observed = next(c for c in ax.collections if c.get_label() == "study")
+    imputed = next(c for c in ax.collections if c.get_label() == "imputed (trim-and-fill)")
+    np.testing.assert_allclose(observed.get_offsets(), np.column_stack([yi, np.sqrt(vi)]), rtol=1e-12)
+    np.testing.assert_allclose(imputed.get_offsets(), filled.filled[["yi", "sei"]].to_numpy(), rtol=1e-12)
+    assert np.allclose(imputed.get_facecolors()[:, :3], 1.0)  # open circles: white inside
+    assert any(t.startswith(f"pooled estimate after trim-and-fill: z = {filled.estimate:.3f}") for t in texts)
+    assert any(t.startswith(f"before trim-and-fill: z = {filled.observed.estimate:.3f}") for t in texts)
 
 
 def test_bad_input() -> None:
@@ -103,3 +137,5 @@ def test_bad_input() -> None:
     for contours in ([], [0.95, 1.2], [0.9, 0.9]):
         with pytest.raises(DataError, match="contours must be distinct confidence levels"):
             plots.funnel_plot(res, "t", contours=contours)
+    with pytest.raises(DataError, match="scale must be one of"):
+        plots.funnel_plot(res, "t", scale="log odds")

@@ -8,6 +8,7 @@ files byte-for-byte reproducibly (no timestamp or version in the metadata).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 
 import graphviz
@@ -15,12 +16,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import transforms
+from matplotlib import ticker, transforms
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Polygon
+from matplotlib.patches import Polygon, Rectangle
 from scipy import stats
 
+from masem.bias import TrimFillResult
 from masem.errors import DataError
 
 
@@ -91,15 +93,54 @@ def pair_heatmap(
     return ax
 
 
-def sample_size_histogram(n: Sequence[int] | pd.Series, title: str, ax: Axes | None = None, unit: str = "participants") -> Axes:
-    """Histogram of sample sizes on a log scale, with the median marked."""
+def _plain_log_axis(ax: Axes) -> None:
+    """Log-scaled x axis labelled with plain counts at 1, 2 and 5 times the powers of ten (10, 20, 50, ...).
+
+    Matplotlib's default labels minor ticks as 2x10^1, 3x10^1, ..., which collide on a short axis.
+    """
+    ax.set_xscale("log")
+    axis = ax.xaxis
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def sample_size_histogram(
+    n: Sequence[int] | pd.Series, title: str, ax: Axes | None = None, unit: str = "participants"
+) -> Axes:
+    """Histogram of sample sizes on a log scale, with the median marked.
+
+    The log axis is labelled with plain numbers at 1, 2 and 5 times the powers of ten (10, 20, 50,
+    100, ...), and the count axis with whole numbers, since both count people or samples.
+
+    Parameters
+    ----------
+    n : sequence of int or Series
+        One sample size per sample; positive and finite.
+    title : str
+        Figure title.
+    ax : Axes, optional
+        Where to draw.
+    unit : str
+        What ``n`` counts, for the axis label (e.g. "employees", "teams").
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    DataError
+        If ``n`` is empty or holds a value that is not positive and finite.
+    """
     values = np.asarray(n, dtype=float)
     if values.size == 0 or np.any(~np.isfinite(values)) or np.any(values <= 0):
         raise DataError("sample_size_histogram needs positive, finite sample sizes")
     ax = _axes(ax, (6, 3.5))
     bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 20)
     ax.hist(values, bins=bins, color="#4C72B0", edgecolor="white")
-    ax.set_xscale("log")
+    _plain_log_axis(ax)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     median = float(np.median(values))
     ax.axvline(median, color="#C44E52", linestyle="--", label=f"median = {median:.0f}")
     ax.set_title(title)
@@ -124,7 +165,7 @@ def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes |
     ax = _axes(ax, (6.5, 4))
     for (name, table), marker in zip(summaries.items(), "osD^v"):
         ax.scatter(table["k"], table["se"], label=name, marker=marker, alpha=0.75, s=28)
-    ax.set_xscale("log")
+    _plain_log_axis(ax)
     ax.set_title(title)
     ax.set_xlabel("studies reporting the pair (k, log scale)")
     ax.set_ylabel("standard error of the pooled r")
@@ -143,15 +184,27 @@ def interval_plot(
         Long format with columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``.
     title, xlabel : str
         Figure title and the label (with units) of the horizontal axis.
+    ax : Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Within a row, the methods that row has are spread evenly around it (a row with fewer
+        methods, e.g. a moderator with two groups among one with three, stays centred).
     """
     _require_columns(intervals, {"parameter", "method", "estimate", "lower", "upper"}, "interval_plot: the table")
     parameters = list(dict.fromkeys(intervals["parameter"]))
     methods = list(dict.fromkeys(intervals["method"]))
     ax = _axes(ax, (7, 0.45 * len(parameters) * max(len(methods), 1) / 2 + 1.5))
-    step = 0.8 / max(len(methods), 1)
-    for m, method in enumerate(methods):
+    # Dodge within each row over the methods that row has, so rows with fewer methods stay centred.
+    present = {name: [m for m in methods if m in set(group["method"])]
+               for name, group in intervals.groupby("parameter", sort=False)}
+    step = 0.8 / max(max(len(row) for row in present.values()), 1)
+    for method in methods:
         rows = intervals[intervals["method"] == method].set_index("parameter").reindex(parameters)
-        y = np.arange(len(parameters)) + (m - (len(methods) - 1) / 2) * step
+        y = np.array([i + (present[name].index(method) - (len(present[name]) - 1) / 2) * step
+                      if method in present[name] else np.nan for i, name in enumerate(parameters)])
         ax.errorbar(
             rows["estimate"], y,
             xerr=[rows["estimate"] - rows["lower"], rows["upper"] - rows["estimate"]],
@@ -231,14 +284,78 @@ def conceptual_model(
     return dot
 
 
+#: Two-sided p-value below which a diagram draws an estimate as significant (thick, dark arrow).
+SIGNIFICANCE = 0.05
+_SIGNIFICANT_TEXT = "p < .05"  # SIGNIFICANCE as the captions write it
+_NOT_SIGNIFICANT = "grey60"
+_CAPTION_WIDTH = 110  # characters per caption line: about the width of a 12-variable diagram
+
+
+def _edge_label(value: float, decimals: int) -> str:
+    """HTML-like graphviz label with a white background, so a label stays legible where a line crosses it."""
+    rounded = round(float(value), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0, so no "-0.00"
+    return (f'<<table border="0" cellborder="0" cellpadding="1" bgcolor="white"><tr><td>{rounded:.{decimals}f}'
+            "</td></tr></table>>")
+
+
+def _edge_style(p_value: float, colour: str) -> dict[str, str]:
+    """Thick arrow in ``colour`` when p < :data:`SIGNIFICANCE`, thin grey otherwise (labels in the same colour)."""
+    if p_value < SIGNIFICANCE:
+        return {"color": colour, "fontcolor": colour, "penwidth": "2"}
+    return {"color": _NOT_SIGNIFICANT, "fontcolor": "grey40", "penwidth": "1"}
+
+
+def _wrap(items: Sequence[str], width: int) -> list[str]:
+    """Join ``items`` with "; " into lines of at most ``width`` characters (an item is never split)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += f"; {item}"
+        else:
+            lines.append(item)
+    return lines
+
+
+def _caption(title: str, codes: Sequence[str], names: Mapping[str, str] | None, nonsignificant: bool,
+             covariances: bool) -> str:
+    """Graph caption: the title, a code = name key, and a key to the arrow styles actually drawn.
+
+    Returned as an HTML-like graphviz label with left-aligned lines ("" when there is nothing to say).
+    """
+    if names is not None and not isinstance(names, Mapping):
+        raise DataError(f"names must map variable codes to readable names (a dict), got {type(names).__name__}")
+    lines = [title] if title else []
+    if names:
+        lines += _wrap([f"{code} = {names[code]}" for code in codes if code in names and names[code] != code],
+                       _CAPTION_WIDTH)
+    key = []
+    if nonsignificant:
+        key.append(f"thick dark arrows: {_SIGNIFICANT_TEXT}; thin grey arrows: not significant")
+    if covariances:
+        key.append("dashed two-headed arrows: correlations")
+    if key:
+        text = "; ".join(key)
+        lines.append(text[0].upper() + text[1:] + ".")
+    if not lines:
+        return ""
+    return "<" + "".join(f'{escape(line)}<br align="left"/>' for line in lines) + ">"
+
+
 def path_diagram(
-    result, title: str = "", decimals: int = 2, show_covariances: bool = True, omit_above_p: float | None = None
+    result,
+    title: str = "",
+    decimals: int = 2,
+    show_covariances: bool = True,
+    omit_above_p: float | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> graphviz.Digraph:
     """Path diagram of a fitted stage-2 model, each arrow labelled with its estimate.
 
     Stage-2 models are fitted to a correlation matrix, so the estimates are standardized.
-    Regression paths are solid arrows (bold when p < .05), loadings run from the factor (ellipse)
-    to its indicators, covariances among exogenous variables are dashed two-headed arrows.
+    Regression paths are arrows, thick and dark when p < .05 and thin grey otherwise (labels in
+    the same colour); loadings run from the factor (ellipse) to its indicators; covariances among
+    exogenous variables are dashed two-headed arrows. Every label sits in a small white box beside
+    its own arrow (graphviz places it as part of the layout), so crossing lines do not hide it.
 
     Parameters
     ----------
@@ -252,12 +369,25 @@ def path_diagram(
         Draw the ``~~`` covariances between different variables.
     omit_above_p : float, optional
         Leave out paths whose p-value is at or above this level (say so in the title).
+    names : mapping of str to str, optional
+        Variable code -> readable name; the caption then lists ``code = name`` for every box drawn.
+
+    Returns
+    -------
+    graphviz.Digraph
+        Render with ``.pipe(format="png")``. A key to the arrow styles is added to the caption
+        when non-significant arrows or covariances are drawn. With many correlated predictors,
+        ``show_covariances=False`` keeps the diagram readable.
+
+    Raises
+    ------
+    DataError
+        If ``names`` is not a mapping.
     """
     table = result.inspect()
     latent = set(result.latent)
-    dot = graphviz.Digraph("path_diagram", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.3"})
-    if title:
-        dot.attr(label=title, labelloc="b", fontsize="14")
+    dot = graphviz.Digraph("path_diagram", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.6",
+                                                       "ranksep": "0.8"})
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
     for name in result.variables:
@@ -267,15 +397,22 @@ def path_diagram(
     table = table[table["op"].isin(["~", "~~"])]
     if omit_above_p is not None:
         table = table[table["p-value"] < omit_above_p]
+    if not show_covariances:
+        table = table[table["op"] == "~"]
+    table = table[table["lval"] != table["rval"]]  # variances are not arrows
     for row in table.to_dict("records"):
-        label = f"{row['Estimate']:.{decimals}f}"
-        style = "bold" if row["p-value"] < 0.05 else "solid"
+        label = _edge_label(row["Estimate"], decimals)
         if row["op"] == "~":
-            colour = "#0B3C5D" if row["rval"] in latent else "black"
-            dot.edge(row["rval"], row["lval"], label=label, style=style, color=colour)
-        elif show_covariances and row["lval"] != row["rval"]:
-            dot.edge(row["lval"], row["rval"], label=label, dir="both", style="dashed", color="grey40",
-                     constraint="false")
+            style = _edge_style(row["p-value"], "#0B3C5D" if row["rval"] in latent else "black")
+            dot.edge(row["rval"], row["lval"], label=label, **style)
+        else:
+            style = _edge_style(row["p-value"], "grey30")
+            dot.edge(row["lval"], row["rval"], label=label, dir="both", style="dashed", constraint="false", **style)
+    caption = _caption(title, [*result.variables, *result.latent], names,
+                       nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
+                       covariances=bool((table["op"] == "~~").any()))
+    if caption:
+        dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot
 
 
@@ -408,25 +545,37 @@ def forest_plot(
     return ax
 
 
+_SCALES = {
+    "yi": ("effect size (scale of yi)", "standard error (scale of yi)"),
+    "fisher_z": ("effect size (Fisher's z)", "standard error of Fisher's z"),
+}
+
+
 def funnel_plot(
     result,
     title: str,
     contours: Sequence[float] = (0.90, 0.95, 0.99),
     ax: Axes | None = None,
     xlabel: str | None = None,
+    scale: str = "yi",
 ) -> Axes:
     """Contour-enhanced funnel plot: effect size against its standard error (Peters et al., 2008).
 
     The standard error runs downward from 0 (most precise studies on top). Shaded bands mark where
     a study would be statistically significant (two-sided test of 0) at the given confidence levels,
-    e.g. 0.10 > p > 0.05, 0.05 > p > 0.01 and p < 0.01; missing studies in the white region point to
-    publication bias, in the shaded regions to other causes of asymmetry. The pooled estimate is a
-    vertical line with its pseudo-95% limits ``estimate +- 1.96 SE``.
+    e.g. 0.10 > p > 0.05, 0.05 > p > 0.01 and p < 0.01; the white region (p above the largest
+    level, in the legend too) is where results are not significant. Missing studies in the white
+    region point to publication bias, in the shaded regions to other causes of asymmetry. The
+    pooled estimate is a vertical line with its pseudo-95% limits ``estimate +- 1.96 SE``.
+
+    Given a trim-and-fill result, the observed studies are dots, the imputed ones open circles
+    ("imputed (trim-and-fill)"), and the pooled estimate before filling a dotted line beside the
+    filled one (Duval & Tweedie, 2000).
 
     Parameters
     ----------
-    result : MetaResult
-        A fitted model from :func:`masem.meta`.
+    result : MetaResult or TrimFillResult
+        A fitted model from :func:`masem.meta`, or a :func:`masem.trim_and_fill` result.
     title : str
         Figure title.
     contours : sequence of float
@@ -434,18 +583,35 @@ def funnel_plot(
     ax : Axes, optional
         Where to draw.
     xlabel : str, optional
-        Horizontal-axis label (default names the scale of yi).
+        Horizontal-axis label (default: from ``scale``).
+    scale : {"yi", "fisher_z"}
+        The scale of the effect sizes, for the axis labels; with ``"fisher_z"`` the legend also
+        gives the pooled estimate as a correlation (``r = tanh z``).
 
     Returns
     -------
     matplotlib.axes.Axes
+
+    Raises
+    ------
+    DataError
+        If ``result`` is not a fitted meta-analysis, ``contours`` are not distinct levels in (0, 1),
+        or ``scale`` is unknown.
 
     References
     ----------
     Peters, J. L., Sutton, A. J., Jones, D. R., Abrams, K. R., & Rushton, L. (2008). Contour-enhanced
     meta-analysis funnel plots help distinguish publication bias from other causes of asymmetry.
     *Journal of Clinical Epidemiology*, 61, 991-996.
+
+    Duval, S., & Tweedie, R. (2000). Trim and fill: A simple funnel-plot-based method of testing and
+    adjusting for publication bias in meta-analysis. *Biometrics*, 56, 455-463.
     """
+    if scale not in _SCALES:
+        raise DataError(f"funnel_plot: scale must be one of {sorted(_SCALES)}, got {scale!r}.")
+    imputed, before = 0, None
+    if isinstance(result, TrimFillResult):
+        imputed, before, result = result.k0, float(result.observed.estimate), result.result
     data = _meta_arrays(result, "funnel_plot")
     levels = sorted(float(c) for c in contours)
     if not levels or any(not 0 < c < 1 for c in levels) or len(set(levels)) != len(levels):
@@ -461,6 +627,8 @@ def funnel_plot(
     edges = list(z) + [np.inf]
     shades = np.linspace(0.55, 0.85, len(levels))
     alphas = [1 - c for c in levels]
+    ax.add_patch(Rectangle((0, 0), 0, 0, facecolor="white", edgecolor="grey", linewidth=0.8,
+                           label=f"p > {alphas[0]:g} (not significant)"))  # legend entry for the white region
     for j, (z_in, z_out) in enumerate(zip(edges[:-1], edges[1:])):
         outer = np.minimum(z_out * se_grid, span) if np.isfinite(z_out) else np.full_like(se_grid, span)
         inner = np.minimum(z_in * se_grid, span)
@@ -469,15 +637,27 @@ def funnel_plot(
         colour = str(shades[j])
         ax.fill_betweenx(se_grid, inner, outer, color=colour, linewidth=0, label=label)
         ax.fill_betweenx(se_grid, -outer, -inner, color=colour, linewidth=0)
+
+    def value(x: float) -> str:
+        return f"z = {x:.3f} (r = {np.tanh(x):.3f})" if scale == "fisher_z" else f"{x:.3f}"
+
     ax.plot(est - pseudo * se_grid, se_grid, color="black", linestyle="--", linewidth=0.8, label="pseudo 95% limits")
     ax.plot(est + pseudo * se_grid, se_grid, color="black", linestyle="--", linewidth=0.8)
-    ax.axvline(est, color="#C44E52", linewidth=1.2, label=f"pooled estimate = {est:.3f}")
-    ax.scatter(data["yi"], sei, s=16, color="black", zorder=3, label="study")
+    after = " after trim-and-fill" if before is not None else ""
+    ax.axvline(est, color="#C44E52", linewidth=1.2, label=f"pooled estimate{after}: {value(est)}")
+    if before is not None:
+        ax.axvline(before, color="#C44E52", linewidth=1.2, linestyle=":",
+                   label=f"before trim-and-fill: {value(before)}")
+    k_observed = data["yi"].size - imputed
+    ax.scatter(data["yi"][:k_observed], sei[:k_observed], s=16, color="black", zorder=3, label="study")
+    if imputed:
+        ax.scatter(data["yi"][k_observed:], sei[k_observed:], s=24, facecolors="white", edgecolors="black",
+                   linewidths=1, zorder=3, label="imputed (trim-and-fill)")
     ax.set_xlim(-span, span)
     ax.set_ylim(se_max, 0)
     ax.set_title(title)
-    ax.set_xlabel(xlabel or "effect size (scale of yi)")
-    ax.set_ylabel("standard error (scale of yi)")
+    ax.set_xlabel(xlabel or _SCALES[scale][0])
+    ax.set_ylabel(_SCALES[scale][1])
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
 

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from masem.errors import DataError
+from masem.plots import SIGNIFICANCE, _caption, _edge_label, _edge_style
 
 __all__ = ["factor_diagram", "level_plot", "loading_plot"]
 
@@ -153,15 +154,18 @@ def level_plot(
     return ax
 
 
-def factor_diagram(result, indicators: Sequence[str], title: str = "", decimals: int = 2) -> graphviz.Digraph:
+def factor_diagram(
+    result, indicators: Sequence[str], title: str = "", decimals: int = 2, names: Mapping[str, str] | None = None
+) -> graphviz.Digraph:
     """Path diagram of a factor model: indicators on the left, factors in the middle, outcomes on the right.
 
     :func:`masem.plots.path_diagram` draws every variable in one flow from left to right, which
     piles the loadings and the outcome paths of a factor model on top of each other. Here the
     indicators form a column left of their factor, every other observed variable a column on the
     right, so loadings and structural paths point away from the factor on either side. Edges carry
-    the standardized estimates (bold when p < .05); residual correlations are dashed two-headed
-    arrows.
+    the standardized estimates, each in a white box beside its arrow; arrows are thick and dark
+    when p < .05, thin grey otherwise; residual correlations are dashed two-headed arrows. The
+    caption adds a key to the arrow styles and, given ``names``, the code = name of every box.
 
     Parameters
     ----------
@@ -173,6 +177,8 @@ def factor_diagram(result, indicators: Sequence[str], title: str = "", decimals:
         Caption under the diagram.
     decimals : int
         Rounding of the edge labels.
+    names : mapping of str to str, optional
+        Variable code -> readable name, listed in the caption.
 
     Returns
     -------
@@ -182,7 +188,8 @@ def factor_diagram(result, indicators: Sequence[str], title: str = "", decimals:
     Raises
     ------
     DataError
-        If the model has no factor, or ``indicators`` is empty or names a variable not in it.
+        If the model has no factor, ``indicators`` is empty or names a variable not in it, or
+        ``names`` is not a mapping.
     """
     latent = list(getattr(result, "latent", ()))
     if not latent:
@@ -195,10 +202,8 @@ def factor_diagram(result, indicators: Sequence[str], title: str = "", decimals:
         raise DataError(f"factor_diagram: indicators {unknown} are not observed variables of the model {observed}")
     left = [v for v in observed if v in set(indicators)]
     right = [v for v in observed if v not in set(indicators)]
-    dot = graphviz.Digraph("factor_diagram", graph_attr={"rankdir": "LR", "nodesep": "0.35", "ranksep": "1.1",
-                                                         "splines": "spline"})
-    if title:
-        dot.attr(label=title, labelloc="b", fontsize="14")
+    dot = graphviz.Digraph("factor_diagram", graph_attr={"rankdir": "LR", "nodesep": "0.5", "ranksep": "1.1",
+                                                         "splines": "spline", "forcelabels": "true"})
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
     for column in (left, latent, right):
@@ -207,17 +212,34 @@ def factor_diagram(result, indicators: Sequence[str], title: str = "", decimals:
             for name in column:
                 same.node(name, name, shape="ellipse" if name in latent else "box",
                           style="" if name in latent else "rounded")
+            for upper, lower in zip(column, column[1:]):  # keep the model's order from top to bottom
+                same.edge(upper, lower, style="invis")
     table = result.inspect()
-    for row in table[table["op"].isin(["~", "~~"])].to_dict("records"):
-        label = f"{row['Estimate']:.{decimals}f}"
-        style = "bold" if row["p-value"] < 0.05 else "solid"
+    table = table[table["op"].isin(["~", "~~"]) & (table["lval"] != table["rval"])]
+    for row in table.to_dict("records"):
+        label = _edge_label(row["Estimate"], decimals)
         if row["op"] == "~" and row["lval"] in left:
             # Loading: drawn from the indicator back to the factor so the indicator stays on the left.
-            dot.edge(row["lval"], row["rval"], label=label, dir="back", style=style, color="#0B3C5D")
+            dot.edge(row["lval"], row["rval"], label=label, dir="back", **_edge_style(row["p-value"], "#0B3C5D"))
         elif row["op"] == "~":
-            dot.edge(row["rval"], row["lval"], label=label, style=style,
-                     color="#0B3C5D" if row["rval"] in latent else "black")
-        elif row["lval"] != row["rval"]:
-            dot.edge(row["lval"], row["rval"], label=label, dir="both", style="dashed", color="grey40",
-                     constraint="false")
+            colour = "#0B3C5D" if row["rval"] in latent else "black"
+            dot.edge(row["rval"], row["lval"], label=label, **_edge_style(row["p-value"], colour))
+        else:
+            # Correlations within a column bulge outwards, away from the arrows entering that column.
+            ports = {}
+            for column, side in ((left, "w"), (right, "e")):
+                if row["lval"] in column and row["rval"] in column:
+                    ports = {"tailport": side, "headport": side}
+            # An indicator's correlation with an outcome runs left to right like the paths, so it
+            # takes part in the layout (constraint) and finds its own lane below or above the factor.
+            # Within a column, a label would become a layout node left of the column and pull the
+            # arc across the paths; an external label (placed after the layout) leaves it outside.
+            within = bool(ports) or row["lval"] in latent or row["rval"] in latent
+            dot.edge(row["lval"], row["rval"], dir="both", style="dashed", constraint="false" if within else "true",
+                     **{"xlabel" if ports else "label": label}, **ports, **_edge_style(row["p-value"], "grey30"))
+    caption = _caption(title, [*left, *latent, *right], names,
+                       nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
+                       covariances=bool((table["op"] == "~~").any()))
+    if caption:
+        dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot
