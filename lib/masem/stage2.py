@@ -108,7 +108,7 @@ class _Problem:
         G = self.chol_inv @ st["J"]
         c, Jc = st["h"], st["Jh"]
         if extra is not None:
-            fn, t = extra
+            fn, t = extra[0], extra[1]
             value, grad = fn(x, st)
             c = np.append(c, value - t)
             Jc = np.vstack([Jc, grad])
@@ -142,6 +142,12 @@ class _Problem:
         st = self.state(x, extra)
         n = len(x)
         lam, mu = 1e-3, 0.0
+        # A nonlinear profile target g(theta) = t (a ':=' definition): without its curvature in the
+        # Hessian of the Lagrangian, Gauss-Newton SQP converges only linearly (dozens of steps).
+        # Its Hessian changes little over the few steps of a warm-started profile fit: one
+        # finite-difference evaluation at the start serves the whole solve.
+        curvature = self._target_curvature(x, extra[0]) if extra is not None and len(extra) > 2 and extra[2] else None
+        w_target = 0.0
         message = "iteration limit reached"
         converged = False
         iterations = 0
@@ -149,6 +155,8 @@ class _Problem:
             G, z, c, Jc = st["G"], st["z"], st["c"], st["Jc"]
             m = len(c)
             H = G.T @ G
+            if curvature is not None:
+                H = H + w_target * curvature
             g = G.T @ z
             K = np.zeros((n + m, n + m))
             K[:n, :n] = H + lam * np.diag(np.maximum(np.diag(H), 1e-12))
@@ -165,6 +173,8 @@ class _Problem:
                     break
                 continue
             delta, omega = sol[:n], sol[n:]
+            if curvature is not None:
+                w_target = float(omega[-1])
             # Parameters of a correlation structure are O(1): a longer step only comes from a
             # nearly singular Gauss-Newton model far from the solution, so shorten it.
             longest = np.max(np.abs(delta), initial=0.0)
@@ -215,6 +225,18 @@ class _Problem:
             state=st,
         )
 
+
+    def _target_curvature(self, x: np.ndarray, fn) -> np.ndarray:
+        """Hessian of a profile target g(theta) by forward differences of its analytic gradient."""
+        n = len(x)
+        _, grad = fn(x, self.ev.evaluate(x))
+        out = np.empty((n, n))
+        for j in range(n):
+            h = 1e-7 * max(1.0, abs(x[j]))
+            up = x.copy()
+            up[j] += h
+            out[:, j] = (fn(up, self.ev.evaluate(up))[1] - grad) / h
+        return 0.5 * (out + out.T)
 
     def _try(self, x, step, extra, merit, predicted, mu) -> tuple[np.ndarray, dict | None, float]:
         """Evaluate a trial step: (step, state at x + step, actual / predicted merit decrease)."""
@@ -1104,13 +1126,14 @@ def _profile_intervals(problem: _Problem, sol: _Solution, vcov: np.ndarray, ev: 
     x = sol.x
     n = len(x)
     eye = np.eye(n)
-    targets: list[tuple[str, Callable]] = []
+    # (name, g(theta) -> (value, gradient), whether g is curved: definitions are, parameters not)
+    targets: list[tuple[str, Callable, bool]] = []
     for k, name in enumerate(ev.names):
-        targets.append((name, lambda th, st, k=k: (float(th[k]), eye[k])))
+        targets.append((name, lambda th, st, k=k: (float(th[k]), eye[k]), False))
     for d in ev.ram.definitions:
-        targets.append((d.name, lambda th, st, name=d.name: _definitions(ev, th, st)[name]))
+        targets.append((d.name, lambda th, st, name=d.name: _definitions(ev, th, st)[name], True))
     bounds = np.full((len(targets), 2), np.nan)
-    for i, (name, fn) in enumerate(targets):
+    for i, (name, fn, curved) in enumerate(targets):
         est, grad = fn(x, sol.state)
         var = float(grad @ vcov @ grad)
         if not np.isfinite(var) or var <= 0.0:
@@ -1118,11 +1141,11 @@ def _profile_intervals(problem: _Problem, sol: _Solution, vcov: np.ndarray, ev: 
             continue
         step = vcov @ grad / var  # d theta / d t along the quadratic approximation of the profile
         for side, direction in enumerate((-1.0, 1.0)):
-            bounds[i, side] = _profile_bound(problem, sol, fn, est, math.sqrt(var), step, direction, name)
+            bounds[i, side] = _profile_bound(problem, sol, fn, curved, est, math.sqrt(var), step, direction, name)
     return bounds[: len(ev.names)], bounds[len(ev.names) :]
 
 
-def _profile_bound(problem, sol, fn, est, sd, step, direction, name) -> float:
+def _profile_bound(problem, sol, fn, curved, est, sd, step, direction, name) -> float:
     """Newton-bisection on z(t) = sqrt(P(t) - F_min), nearly linear in t, for z = sqrt(3.84)."""
     target = math.sqrt(CHI2_95)
     f_min = sol.f
@@ -1130,7 +1153,7 @@ def _profile_bound(problem, sol, fn, est, sd, step, direction, name) -> float:
     t = est + direction * target * sd
     x0 = sol.x + step * (t - est)
     for _ in range(60):
-        inner = problem.solve(x0, extra=(fn, t))
+        inner = problem.solve(x0, extra=(fn, t, curved))
         if not inner.converged:
             _warn_bound(name, f"the profile fit at {t:.6g} did not converge ({inner.message})")
             return math.nan
