@@ -175,7 +175,8 @@ def _fit_meaning(fit: pd.Series) -> str:
     close = fit["CFI"] >= 0.95 and fit["RMSEA"] <= 0.06 and fit["SRMR"] <= 0.08
     text = (
         "the model reproduces the pooled correlations closely (CFI >= .95, RMSEA <= .06, SRMR <= .08, "
-        "Hu & Bentler's benchmarks)" if close else
+        "Hu & Bentler's benchmarks; RMSEA with the total N is lenient in stage 2, so SRMR is the "
+        "better guide)" if close else
         "the model misses part of the pooled correlations (at least one index outside Hu & Bentler's "
         "benchmarks CFI >= .95, RMSEA <= .06, SRMR <= .08)"
     )
@@ -209,7 +210,7 @@ def _defined_findings(fit, section: str, how: str) -> list[tuple[str, str, str, 
             f"Indirect effects on {outcome}",
             f"largest: {top['label']} = {format_number(top['Estimate'])} "
             f"{format_ci(top['ci.lower'], top['ci.upper'])}; {excluding} of {len(rows)} {how} 95% CIs exclude 0",
-            f"the part of each antecedent's effect on {outcome} that runs through empowerment, in SD units "
+            f"the part of each antecedent's association with {outcome} that runs through empowerment in the model, in SD units "
             f"of {outcome} per SD of the antecedent; an interval without 0 means the indirect path is "
             "distinguishable from no effect",
         ))
@@ -297,7 +298,8 @@ def key_results(root: str | Path = ".") -> KeyResults:
     findings.append((
         "Structural model", "Full vs partial mediation (chi-square difference)",
         f"Δχ²({test['df_diff']:g}) = {test['chi2_diff']:.2f}, p {_p_text(test['p_value'])}",
-        "direct paths from the antecedents improve the fit: empowerment carries part, not all, of their effects"
+        "direct paths from the antecedents improve the fit: the data are consistent with empowerment "
+        "mediating part, not all, of their associations (pooled correlations cannot establish causal order)"
         if test["p_value"] < 0.05 else "full mediation is not rejected: empowerment may carry all of the effects",
     ))
     paths = chosen.inspect()
