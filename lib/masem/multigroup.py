@@ -63,6 +63,7 @@ from masem.stage1 import TSSEM1Result, tssem1
 from masem.stage2 import (
     Z_975,
     _check_identified,
+    _check_model_variables,
     _definitions,
     _fit_indices,
     _frozen,
@@ -827,17 +828,7 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
             raise DataError(f"group {group!r}: {exc}") from None
     probe = lavaan_to_ram(model)
     for (group, _), (variables, *_rest) in zip(items, inputs):
-        unknown = [v for v in probe.observed if v not in variables]
-        if unknown:
-            raise DataError(
-                f"group {group!r}: the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} "
-                f"not in its stage-1 data ({variables}); every group must hold the model's variables"
-            )
-        clash = [v for v in probe.latent if v in variables]
-        if clash:
-            raise ModelError(
-                f"latent variable(s) {clash} have the name of observed stage-1 variables; rename the factors"
-            )
+        _check_model_variables(probe, variables, where=f"group {group!r}: ", missing_error=DataError)
     first = inputs[0][0]
     used = [v for v in first if v in probe.observed]
     ram = lavaan_to_ram(model, used)

@@ -53,7 +53,7 @@ from scipy import linalg, optimize, special, stats
 from masem.defined import evaluate as evaluate_definition
 from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.model import Evaluator, lavaan_to_ram
+from masem.model import Evaluator, RAMModel, lavaan_to_ram
 
 if TYPE_CHECKING:
     from masem.multigroup import MultigroupTSSEM2Result
@@ -537,17 +537,7 @@ def tssem2(
         raise ModelError(f"model must be lavaan syntax in a str, got {type(model).__name__}")
     variables, pooled, acov, total_n, method = _stage1_inputs(stage1)
     probe = lavaan_to_ram(model)
-    unknown = [v for v in probe.observed if v not in variables]
-    if unknown:
-        raise ModelError(
-            f"the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} not in the "
-            f"stage-1 data; available variables: {variables}"
-        )
-    clash = [v for v in probe.latent if v in variables]
-    if clash:
-        raise ModelError(
-            f"latent variable(s) {clash} have the name of observed stage-1 variables; rename the factors"
-        )
+    _check_model_variables(probe, variables)
     used = [v for v in variables if v in probe.observed]
     ram = lavaan_to_ram(model, used)
     r, V = _subset(variables, pooled, acov, used)
@@ -755,6 +745,25 @@ def _refit_vector(values: ArrayLike, labels: list[str], argument: str, what: str
 # ----------------------------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------------------------
+
+
+def _check_model_variables(
+    probe: RAMModel, variables: list[str], where: str = "", missing_error: type[ValueError] = ModelError
+) -> None:
+    """Refuse a model whose observed variables are not all in the stage-1 data, or whose factors
+    share a name with a stage-1 variable; ``where`` prefixes the message (e.g. a group name), and
+    ``missing_error`` is raised for absent variables (a DataError when one group's data lack them)."""
+    unknown = [v for v in probe.observed if v not in variables]
+    if unknown:
+        raise missing_error(
+            f"{where}the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} not in the "
+            f"stage-1 data; available variables: {variables}"
+        )
+    clash = [v for v in probe.latent if v in variables]
+    if clash:
+        raise ModelError(
+            f"{where}latent variable(s) {clash} have the name of observed stage-1 variables; rename the factors"
+        )
 
 
 def _stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str]:
