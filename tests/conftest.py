@@ -6,6 +6,7 @@ tests that need them skip with a clear message when that folder is absent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from masem.effects import olkin_siotani, vechs_labels
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -62,6 +65,30 @@ def ref_study_matrices(data: dict) -> list[np.ndarray]:
         np.array([[np.nan if v is None else float(v) for v in row] for row in m], dtype=float)
         for m in data["matrices"]
     ]
+
+
+# A stage-1 stand-in for stage-2 tests: any object with pooled, vcov, total_n, variables and method
+# is accepted by tssem2, so a model can be fitted to an exactly known matrix.
+@dataclasses.dataclass(frozen=True)
+class Stage1:
+    """Minimal stand-in for a tssem1() result."""
+
+    pooled: pd.DataFrame
+    vcov: pd.DataFrame
+    total_n: int
+    variables: list
+    method: str = "FEM"
+
+
+def make_stage1(R: np.ndarray, variables: list[str], n: int = 1000) -> Stage1:
+    """A stage-1 result whose pooled matrix is R, with the Olkin-Siotani covariance of R at n."""
+    labels = vechs_labels(variables)
+    return Stage1(
+        pooled=pd.DataFrame(R, index=variables, columns=variables),
+        vcov=pd.DataFrame(olkin_siotani(R, n), index=labels, columns=labels),
+        total_n=n,
+        variables=list(variables),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -52,9 +52,9 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import masem  # noqa: E402
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, Stage1, make_stage1  # noqa: E402
 from masem import plots  # noqa: E402
-from masem.effects import olkin_siotani, vechs_indices, vechs_labels  # noqa: E402
+from masem.effects import olkin_siotani, vechs_indices  # noqa: E402
 from masem.errors import ConvergenceWarning, DataError, ModelError  # noqa: E402
 
 # Both fits stop at a relative step of 1e-10 from different start values, so their estimates agree
@@ -62,28 +62,6 @@ from masem.errors import ConvergenceWarning, DataError, ModelError  # noqa: E402
 # slightly different points, so they agree to about 1e-6 relative.
 EST_ATOL = 1e-7
 SE_RTOL = 1e-5
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage1:
-    """Minimal stand-in for a tssem1() result."""
-
-    pooled: pd.DataFrame
-    vcov: pd.DataFrame
-    total_n: int
-    variables: list
-    method: str = "FEM"
-
-
-def make_stage1(R: np.ndarray, variables: list[str], n: int = 1000) -> Stage1:
-    """A stage-1 result whose pooled matrix is R, with the Olkin-Siotani covariance of R at n."""
-    labels = vechs_labels(variables)
-    return Stage1(
-        pooled=pd.DataFrame(R, index=variables, columns=variables),
-        vcov=pd.DataFrame(olkin_siotani(R, n), index=labels, columns=labels),
-        total_n=n,
-        variables=list(variables),
-    )
 
 
 VARS = ["x1", "x2", "m", "y"]

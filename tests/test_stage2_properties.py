@@ -44,32 +44,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from masem.effects import olkin_siotani, vechs, vechs_inverse, vechs_labels
+from masem.effects import vechs, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 import masem.stage2 as stage2
 from masem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage1:
-    """Minimal stand-in for a tssem1() result."""
-
-    pooled: pd.DataFrame
-    vcov: pd.DataFrame
-    total_n: int
-    variables: list
-    method: str = "FEM"
-
-
-def make_stage1(R: np.ndarray, variables: list[str], n: int = 1000) -> Stage1:
-    """A stage-1 result whose pooled matrix is R, with the Olkin-Siotani covariance of R at n."""
-    labels = vechs_labels(variables)
-    return Stage1(
-        pooled=pd.DataFrame(R, index=variables, columns=variables),
-        vcov=pd.DataFrame(olkin_siotani(R, n), index=labels, columns=labels),
-        total_n=n,
-        variables=list(variables),
-    )
+from conftest import Stage1, make_stage1
 
 
 HUNTER = np.array(
