@@ -1,7 +1,7 @@
 """Reference timings: masem against metaSEM 1.5.5 on the shared reference data sets (`make bench`).
 
-For every matrix data set in ../shared/reference/data (read in place), times tssem1 (REM with a
-diagonal between-study covariance, and FEM) and, where ../shared/reference/expected/metasem/<name>.json
+For every matrix data set in tests/reference/data (the project's copy of the reference set), times tssem1 (REM with a
+diagonal between-study covariance, and FEM) and, where tests/reference/expected/metasem/<name>.json
 gives stage-2 models, tssem2 on the REM stage 1 with Wald and with profile (likelihood-based)
 intervals. Each time is the best of several runs after a warm-up run, in one single-threaded
 process; next to it stands the metaSEM median time stored in the expected file and the ratio.
@@ -51,7 +51,7 @@ from masem.stage1 import tssem1  # noqa: E402
 from masem.stage2 import tssem2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "reference"
 RESULTS = ROOT / "benchmarks" / "results"
 
 # A millisecond step is timed hundreds of times: a handful of runs right after start-up caught the
@@ -90,8 +90,8 @@ def reference_timings() -> None:
     """Time every reference data set and the bootstrap; write and print reference_timings.csv."""
     data_dir = REFERENCE / "data"
     if not data_dir.is_dir():
-        print(f"reference data not found at {data_dir} (../shared/reference is read in place); "
-              "no reference timings")
+        print(f"reference data not found at {data_dir} (tests/reference is part of the project: "
+              "is this a complete clone?); no reference timings")
         return
     started = time.perf_counter()
     rows: list[dict] = []

@@ -1,7 +1,8 @@
-"""Shared fixtures: where the project and the shared reference data live, and how to read them.
+"""Shared fixtures: where the project and its reference data live, and how to read them.
 
-Reference files are read in place from ``../shared/reference`` (never copied into the project);
-tests that need them skip with a clear message when that folder is absent.
+The reference data sets and the metaSEM / metafor expected values are the project's own copy in
+``tests/reference/`` (provenance and checksums in its README and MANIFEST.json), so the
+conformance tests run on any clone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from masem.effects import olkin_siotani, vechs_labels
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "reference"
 
 
 # Our fit_stats() names -> metaSEM's names for the fit indices compared at the README's fit tolerance.
@@ -38,15 +39,17 @@ METASEM_FIT_NAMES = {
 
 
 def reference_path(*parts: str) -> Path:
-    """Path of a file under ../shared/reference; skips the calling test when it is absent."""
+    """Path of a file under tests/reference; a missing file is an error, never a skip."""
     path = REFERENCE.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"reference file {path} is not available (../shared/reference is read in place)")
+        raise FileNotFoundError(
+            f"reference file {path} is missing from the project's copy; see tests/reference/README.md"
+        )
     return path
 
 
 def load_reference(*parts: str) -> dict:
-    """Parse a reference JSON file (see ../shared/reference/README.md)."""
+    """Parse a reference JSON file (see tests/reference/README.md)."""
     with reference_path(*parts).open(encoding="utf-8") as fh:
         return json.load(fh)
 

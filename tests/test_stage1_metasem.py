@@ -1,6 +1,6 @@
 """Conformance of TSSEM stage 1 (``tssem1``, ``uni_r``) with metaSEM 1.5.5.
 
-Questions answered, per expected file in ../shared/reference/expected/metasem and per block
+Questions answered, per expected file in tests/reference/expected/metasem and per block
 (``tssem1.FEM``, ``tssem1.REM``, every FEM / REM entry of ``variants``):
 
 - test_pooled_and_coef: is the pooled correlation matrix metaSEM's, with the same vechs labels?

@@ -1,6 +1,6 @@
 """Conformance of masem.tssem2 with metaSEM 1.5.5 (OpenMx 2.21.1) on the reference data sets.
 
-Each ``tssem2`` entry of ``../shared/reference/expected/metasem/*.json`` (and each stage-2 block
+Each ``tssem2`` entry of ``tests/reference/expected/metasem/*.json`` (and each stage-2 block
 of the Becker92 ``variants``) is refitted from metaSEM's own stage-1 pooled matrix and sampling
 covariance, so stage-1 differences cannot leak into these comparisons. Questions answered:
 
@@ -38,7 +38,7 @@ from masem.model import lavaan_to_ram
 
 METASEM = REFERENCE / "expected" / "metasem"
 
-# README tolerances (../shared/reference/README.md, "Tolerances the project must meet").
+# README tolerances (tests/reference/README.md, "Tolerances the project must meet").
 TOL_COEF = 1e-4  # pooled correlations, path coefficients, loadings, defined parameters (absolute)
 TOL_SE = 1e-3  # standard errors (relative)
 TOL_FIT_REL = 1e-3  # chi2 and fit indices (relative) ...
