@@ -12,6 +12,17 @@ searches and subgroup / simulation loops.
 
 No input validation here: callers (:mod:`masem.univariate`) pass clean float arrays, v > 0 and
 X of full column rank with k > p.
+
+References
+----------
+Morris, C. N. (1983). Parametric empirical Bayes inference: Theory and applications. *Journal
+of the American Statistical Association*, 78(381), 47-55.
+Paule, R. C., & Mandel, J. (1982). Consensus values and weighting factors. *Journal of Research
+of the National Bureau of Standards*, 87(5), 377-385.
+Viechtbauer, W. (2005). Bias and efficiency of meta-analytic variance estimators in the
+random-effects model. *Journal of Educational and Behavioral Statistics*, 30(3), 261-293.
+Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package. *Journal of
+Statistical Software*, 36(3), 1-48.
 """
 
 from __future__ import annotations
@@ -163,9 +174,13 @@ def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> T
 
     Standard errors: ML sqrt(2 / tr(WW)) and REML sqrt(2 / tr(PP)), the inverse expected
     information; DL, HE, HS, SJ sqrt(2 tr(AMAM)) / c for the estimator y'Ay / c + const with
-    M = diag(v + tau2), the exact variance of a normal quadratic form; PM sqrt(2 (k - p)) /
-    tr(P), the delta method on its estimating equation (Var(y'Py) = 2 (k - p) and
-    E d(y'Py)/dtau2 = -tr(P) at the true tau2).
+    M = diag(v + tau2), the exact variance of a normal quadratic form; PM
+    sqrt(2 / (k - p)) * k / sum(w), w = 1 / (v + tau2): the standard error of a variance
+    estimated on k - p degrees of freedom, sqrt(2 / (k - p)) times the typical total variance
+    v + tau2 taken as the harmonic mean k / sum(w). This is the standard error metafor reports
+    for its PM and EB estimators (Viechtbauer, 2010, ``rma.uni``: "se.tau2"; Morris, 1983, for the
+    empirical-Bayes form of the estimating equation); with equal v it is exact for the
+    chi-square-distributed PM quadratic form (Paule & Mandel, 1982).
     """
     k, p = X.shape
     if method == "FE":
@@ -215,7 +230,7 @@ def _iterative(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> Tau2
     elif method == "REML":
         se = np.sqrt(2.0 / g.tr_pp)
     else:
-        se = np.sqrt(2.0 * (k - p)) / g.tr_p
+        se = np.sqrt(2.0 / (k - p)) * k / float(g.w.sum())
     return Tau2Fit(float(tau2), float(se), tau2 == 0.0, converged, message, calls, grad)
 
 
