@@ -12,17 +12,29 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup dot report test notebooks data bench clean
+.PHONY: setup dot report test notebooks data bench lock clean
 
-## setup: create .venv when absent, install the package with its test extras, make sure `dot` exists
+## setup: create .venv when absent, install the locked environment and the package, make sure `dot` exists
 setup: $(STAMP) dot
 
-$(STAMP): lib/pyproject.toml
+# requirements.lock pins (with hashes) every package that produced the committed notebook outputs;
+# the package itself goes on top without touching them.
+$(STAMP): lib/pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "No python3.11 or python3 on PATH: install Python >= 3.11 first." >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e "lib[dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e lib
+	$(PY) -m pip check
 	@touch $(STAMP)
+
+## lock: re-resolve requirements.lock from lib/pyproject.toml (keeps current pins that still fit;
+## `make lock UPGRADE=--upgrade` takes the newest), then run `make notebooks` and `make test`
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "uv>=0.9"
+	$(VENV)/bin/uv pip compile lib/pyproject.toml --extra dev --generate-hashes --universal \
+	  --python-version 3.11 $(UPGRADE) -o requirements.lock
 
 ## dot: the graphviz `dot` program draws the path diagrams; install it from the system packages when we can
 dot:
