@@ -131,6 +131,7 @@ CASES: dict[str, Case] = {
     "tssem1 a single study": Case("tssem1", ([R1], [100]), D, ("at least 2 studies", "got 1")),
     "tssem1 no study": Case("tssem1", ([], []), D, ("at least 2 studies", "got 0")),
     "tssem1 FEM with a non-positive-definite study": Case("tssem1", ([NONPD, R2, R3], N3), D, ("matrices[0]", "positive definite", "REM"), {"method": "FEM"}),
+    "example_data unknown name": Case("example_data", ("Becker", ), D, ("'Becker'", "Becker92", "Hunter83")),
     "tssem1 unknown method": Case("tssem1", ([R1, R2, R3], N3), M, ("method", "'XYZ'", "REM", "FEM"), {"method": "XYZ"}),
     "tssem1 unknown re_type": Case("tssem1", ([R1, R2, R3], N3), M, ("re_type", "'full'", "Diag"), {"re_type": "full"}),
     "uni_r r above 1": Case("uni_r", ([with_cell(R1, 0, 1, 1.5), R2, R3], N3), D, ("matrices[0]", "1.5")),

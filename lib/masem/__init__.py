@@ -5,6 +5,8 @@ of data: CSV files -> :func:`read_database` -> per-study matrices -> :func:`tsse
 -> :func:`tssem2` (structural model) -> tables and figures.
 """
 
+from importlib import metadata as _metadata
+
 from masem.bias import (
     EggerResult,
     FailsafeResult,
@@ -29,6 +31,7 @@ from masem.effects import (
     z_to_r,
 )
 from masem.errors import ConvergenceWarning, DataError, ModelError, collect_notes
+from masem.examples import ExampleData, example_data
 from masem.indirect import BootstrapResult, indirect
 from masem.loadings import loading_table
 from masem.model import RAMModel, lavaan_to_ram, model_variables
@@ -90,7 +93,8 @@ from masem.univariate import (
     subgroup,
 )
 
-__version__ = "0.1.0"
+# The version has one source, lib/pyproject.toml; the installed metadata carries it here.
+__version__ = _metadata.version("masem")
 
 __all__ = [
     "apa_correlations",
@@ -118,6 +122,8 @@ __all__ = [
     "EggerResult",
     "equality_tests",
     "escalc",
+    "example_data",
+    "ExampleData",
     "expected_matrix",
     "export_table",
     "failsafe_n",
