@@ -104,7 +104,7 @@ def project_root() -> Path:
 # database and the committed notebooks byte-identical. Hash them before the first test and after
 # the last one; any difference fails the run, naming the files.
 # ----------------------------------------------------------------------------------------------
-GUARDED = ("data", "notebooks")
+GUARDED = ("data", "notebooks", "results", "models")
 
 
 def _snapshot() -> dict[str, str]:

@@ -36,7 +36,7 @@ READMES = sorted(
     if not any(part in (".venv", "node_modules", ".pytest_cache") or part.startswith(".") for part in p.relative_to(ROOT).parts)
 )
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-LINKED = ("data", "models", "notebooks", "results", ".venv", "lib")
+LINKED = ("data", "models", ".venv")  # read by the examples; nothing they write lands in the clone
 
 # A shell command is cheap when it starts with one of these (after `.venv/bin/` is stripped).
 CHEAP = ("cp -r data/template", "masem validate", "masem run", "masem --help", "masem --version",
