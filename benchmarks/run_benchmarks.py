@@ -46,9 +46,9 @@ import scipy  # noqa: E402
 import masem  # noqa: E402
 import scaling  # noqa: E402  (benchmarks/scaling.py, next to this script)
 from masem.errors import DataError, ModelError  # noqa: E402
-from masem.indirect import indirect  # noqa: E402
-from masem.stage1 import tssem1  # noqa: E402
-from masem.stage2 import tssem2  # noqa: E402
+from masem.tssem.indirect import indirect  # noqa: E402
+from masem.tssem.stage1 import tssem1  # noqa: E402
+from masem.tssem.stage2 import tssem2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference"

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import statsmodels.formula.api as smf  # noqa: E402
 
-from masem.stage1 import tssem1  # noqa: E402
+from masem.tssem.stage1 import tssem1  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 20110601

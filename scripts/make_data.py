@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from masem.data import write_database
-from masem.simulate import LEVELS, read_population, simulate_database, write_population
+from masem.data.simulate import LEVELS, read_population, simulate_database, write_population
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 2011  # the year Seibert, Wang & Courtright published the meta-analysis this replicates

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import masem
-from masem import _stage1_common as common
-from masem import stage1_fem, stage1_rem
+from masem.tssem.stage1 import _common as common
+from masem.tssem.stage1 import fem as stage1_fem
+from masem.tssem.stage1 import rem as stage1_rem
 from masem.effects import olkin_siotani, vechs_indices
 
 SCALING = Path(__file__).resolve().parents[1] / "benchmarks" / "scaling.py"
@@ -214,8 +215,8 @@ def test_bootstrap_runs_unchanged_on_another_joblib_backend():
         warnings.simplefilter("ignore", masem.ConvergenceWarning)  # tau2 may sit on its bound
         stage1 = masem.tssem1(matrices, n, variables=["x", "m", "y"])
     fit = masem.tssem2(stage1, "m ~ a*x\ny ~ b*m\nab := a*b")
-    serial = masem.indirect(fit, n_boot=100, seed=5, n_jobs=1, progress=False)
+    serial = masem.tssem.indirect(fit, n_boot=100, seed=5, n_jobs=1, progress=False)
     with joblib.parallel_config(backend="threading"):
-        threaded = masem.indirect(fit, n_boot=100, seed=5, n_jobs=-1, progress=False)
+        threaded = masem.tssem.indirect(fit, n_boot=100, seed=5, n_jobs=-1, progress=False)
     # Same draws, same refits, only run elsewhere: identical to the last bit.
     assert np.array_equal(serial.draws, threaded.draws, equal_nan=True)

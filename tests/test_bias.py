@@ -1,4 +1,4 @@
-"""Publication-bias tools (``masem.bias``) against metafor 3.8-1 and against their published formulas.
+"""Publication-bias tools (``masem.meta.bias``) against metafor 3.8-1 and against their published formulas.
 
 Questions answered:
 
@@ -34,8 +34,8 @@ import pytest
 from scipy import stats
 
 from masem import ConvergenceWarning, DataError, ModelError
-from masem.bias import egger, failsafe_n, funnel_data, pet_peese, trim_and_fill
-from masem.univariate import escalc, meta
+from masem.meta.bias import egger, failsafe_n, funnel_data, pet_peese, trim_and_fill
+from masem.meta.univariate import escalc, meta
 from conftest import load_reference
 
 # These tests draw many small data sets, some homogeneous on purpose, so tau2 often lands on 0; the

@@ -133,7 +133,7 @@ def test_run_bootstrap_matches_the_library_and_repeats_with_the_seed(tmp_path, c
     for name in ("indirect_effects.csv", "stage2_parameters.csv", "indirect_effects.md"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     _, wald = _library_fit(TEMPLATE)
-    boot = masem.indirect(wald, n_boot=100, seed=5, progress=False).summary().set_index("parameter")
+    boot = masem.tssem.indirect(wald, n_boot=100, seed=5, progress=False).summary().set_index("parameter")
     written = pd.read_csv(tmp_path / "a" / "indirect_effects.csv").set_index("label")
     for name in ("HPWP_JS", "HPWP_TP"):
         assert written.loc[name, "boot.lower"] == pytest.approx(boot.loc[name, "ci.lower"], abs=CSV_TOL)

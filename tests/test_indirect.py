@@ -1,4 +1,4 @@
-"""Parametric-bootstrap intervals for stage-2 parameters and ':=' definitions (masem.indirect).
+"""Parametric-bootstrap intervals for stage-2 parameters and ':=' definitions (masem.tssem.indirect).
 
 Questions answered:
 - test_bootstrap_se_agrees_with_delta_method: on a reference example (Hunter 1983 path model,
@@ -33,14 +33,14 @@ import pandas as pd
 import pytest
 
 from conftest import ref_matrix, reference_path
-from masem.defined import evaluate as evaluate_definition
+from masem.model.definitions import evaluate as evaluate_definition
 from masem.effects import vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import lavaan_to_ram
-from masem.stage2 import tssem2
+from masem.tssem.stage2 import tssem2
 
 # The module and its main function share a name; import the module explicitly.
-boot = importlib.import_module("masem.indirect")
+boot = importlib.import_module("masem.tssem.indirect")
 
 N_BOOT = 2000
 # Monte Carlo error of a bootstrap SE: the SD of B near-normal replications has relative standard

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from masem.univariate import escalc, meta, meta_regression
+from masem.meta.univariate import escalc, meta, meta_regression
 from conftest import REFERENCE, load_reference
 
 EXPECTED_DIR = REFERENCE / "expected" / "metafor"

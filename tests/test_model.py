@@ -1,4 +1,4 @@
-"""The model layer: lavaan syntax -> RAM (masem.model) and ':=' expressions (masem.defined).
+"""The model layer: lavaan syntax -> RAM (masem.model) and ':=' expressions (masem.model.definitions).
 
 Questions answered:
 - test_labels_fixed_start_and_free: are labels, fixed values, NA*, start() and ``?`` starts read
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from masem.defined import evaluate, parse_definition
+from masem.model.definitions import evaluate, parse_definition
 from masem.errors import ModelError
 from masem.model import Evaluator, lavaan_to_ram, model_variables
 

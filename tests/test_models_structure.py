@@ -1,5 +1,5 @@
 """The empowerment-structure and team-level models (models/*.lav of notebooks 06 and 07) and the
-helpers those notebooks use (masem.loadings, masem.compare_levels, masem.plots_structure).
+helpers those notebooks use (masem.tssem.loadings, masem.study.compare_levels, masem.plots.structure).
 
 Questions answered:
 - test_model_files_parse_with_the_documented_df: does every model file parse with
@@ -15,7 +15,7 @@ Questions answered:
   fitted to the population correlations of data/population (the truth the simulated studies were
   drawn from), do the correctly specified models return the population's loadings and paths with
   chi2 = 0, and do the misspecified ones (a missing link of the population) show misfit?
-- test_loading_table_*: order, selection and errors of masem.loadings.loading_table.
+- test_loading_table_*: order, selection and errors of masem.tssem.loadings.loading_table.
 - test_path_summary_*: does path_summary agree with the stage-1 summary, the database's pair counts
   and the stage-2 parameter table, and refuse misuse with ModelError naming the relation?
 - test_loading_plot_* / test_level_plot_*: do the figures draw one point per row, carry titles and
@@ -43,10 +43,10 @@ import pandas as pd
 import pytest
 
 import masem
-from masem.compare_levels import path_summary
-from masem.loadings import loading_table
-from masem.plots_structure import factor_diagram, level_plot, loading_plot
-from masem.residuals import residual_table
+from masem.study.compare_levels import path_summary
+from masem.tssem.loadings import loading_table
+from masem.plots.structure import factor_diagram, level_plot, loading_plot
+from masem.tssem.residuals import residual_table
 
 from conftest import ROOT
 

@@ -213,7 +213,7 @@ def test_path_diagram_can_omit_non_significant_paths() -> None:
 def test_factor_diagram_greys_non_significant_arrows_and_names_codes() -> None:
     from types import SimpleNamespace
 
-    from masem.plots_structure import factor_diagram
+    from masem.plots.structure import factor_diagram
 
     table = pd.DataFrame(
         {"lval": ["a", "b", "c", "Y", "Z", "Y", "c"], "op": ["~", "~", "~", "~", "~", "~~", "~~"],

@@ -31,8 +31,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.patches import Polygon
 
 from masem import DataError, plots
-from masem.bias import trim_and_fill
-from masem.univariate import meta
+from masem.meta.bias import trim_and_fill
+from masem.meta.univariate import meta
 
 # These tests draw many small data sets, some homogeneous on purpose, so tau2 often lands on 0; the
 # ConvergenceWarning that says so is checked in test_stress.py, not here.

@@ -1,4 +1,4 @@
-"""Hunter-Schmidt psychometric meta-analysis (``masem.psychometric.hunter_schmidt``).
+"""Hunter-Schmidt psychometric meta-analysis (``masem.meta.psychometric.hunter_schmidt``).
 
 Questions answered:
 
@@ -27,7 +27,7 @@ import pytest
 from scipy import stats
 
 from masem import DataError
-from masem.psychometric import hunter_schmidt
+from masem.meta.psychometric import hunter_schmidt
 from conftest import load_reference
 
 R = [0.1, 0.3, 0.5]

@@ -1,4 +1,4 @@
-"""Parameter recovery (masem.recovery): the estimand, the simulation and its summary.
+"""Parameter recovery (masem.study.recovery): the estimand, the simulation and its summary.
 
 Questions answered:
 - test_expected_matrix_without_heterogeneity_is_rho / test_expected_matrix_is_the_mean_of_tanh:
@@ -40,8 +40,8 @@ from scipy import integrate, stats  # noqa: E402
 import masem  # noqa: E402
 from conftest import ROOT  # noqa: E402
 from masem.errors import ConvergenceWarning, DataError, ModelError  # noqa: E402
-from masem.plots_robustness import recovery_plot  # noqa: E402
-from masem.recovery import mean_sqrt_reliability  # noqa: E402
+from masem.plots.robustness import recovery_plot  # noqa: E402
+from masem.study.recovery import mean_sqrt_reliability  # noqa: E402
 
 FULL = ["HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "STR", "TI", "TP", "SERV", "CSAT"]
 SMALL = ["HPWP", "PE", "JS"]

@@ -8,7 +8,7 @@ import hashlib
 import nbformat
 import pytest
 
-from masem.report import build_report, find_notebooks
+from masem.report.html import build_report, find_notebooks
 
 
 def _write_notebook(path, title: str, code: str) -> None:
@@ -58,14 +58,14 @@ def test_interval_table_collects_every_method_in_long_format() -> None:
     import numpy as np
 
     import masem
-    from masem.report import interval_table
+    from masem.tssem import interval_table
 
     rho = np.array([[1.0, 0.4, 0.3], [0.4, 1.0, 0.5], [0.3, 0.5, 1.0]])
     stage1 = masem.tssem1([rho] * 5, [200, 150, 300, 250, 180], method="FEM", variables=["x", "m", "y"])
     model = "m ~ a*x\ny ~ b*m + x\nx ~~ 1*x\nab := a*b"
     wald = masem.tssem2(stage1, model)
     profile = masem.tssem2(stage1, model, intervals="profile")
-    boot = masem.indirect(wald, n_boot=200, seed=7, progress=False)
+    boot = masem.tssem.indirect(wald, n_boot=200, seed=7, progress=False)
     table = interval_table(wald=wald, profile=profile, bootstrap=boot)
     assert list(table.columns) == ["parameter", "method", "estimate", "lower", "upper"]
     assert set(table["method"]) == {"Wald (delta method)", "profile likelihood", "parametric bootstrap"}
@@ -83,7 +83,7 @@ def test_interval_table_collects_every_method_in_long_format() -> None:
 @pytest.fixture(scope="module")
 def key():
     from conftest import ROOT
-    from masem.report import key_results
+    from masem.report.html import key_results
 
     return key_results(ROOT)
 
@@ -93,7 +93,7 @@ def test_key_results_repeat_what_the_library_computes_on_the_bundled_data(key) -
     import masem
     from conftest import ROOT
     from masem.effects import z_to_r
-    from masem.tables import format_number
+    from masem.report.tables import format_number
 
     database = masem.read_database(ROOT / "data" / "individual")
     variables = ["HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "TI", "TP", "SERV", "CSAT"]
@@ -129,7 +129,7 @@ def test_key_results_html_says_the_data_are_simulated_and_is_reproducible(key) -
 
 
 def test_assemble_report_ends_with_the_key_results_in_the_contents() -> None:
-    from masem.report import KeyResults, RenderedNotebook, assemble_report
+    from masem.report.html import KeyResults, RenderedNotebook, assemble_report
 
     nb = RenderedNotebook("00_a.ipynb", "A", ("Part",), "<p>body</p>", "")
     closing = KeyResults(findings=(("Evidence", "Studies", "3", "three studies"),), tables=())
@@ -141,7 +141,7 @@ def test_assemble_report_ends_with_the_key_results_in_the_contents() -> None:
 
 
 def test_key_results_need_the_project_folder(tmp_path) -> None:
-    from masem.report import key_results
+    from masem.report.html import key_results
 
     with pytest.raises(FileNotFoundError, match="pass the project folder"):
         key_results(tmp_path)

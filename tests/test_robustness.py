@@ -1,4 +1,4 @@
-"""Robustness checks (masem.robustness, masem.plots_robustness).
+"""Robustness checks (masem.study.robustness, masem.plots.robustness).
 
 Questions answered:
 - test_uni_r_pooled_is_one_sample_of_the_harmonic_n: is the univariate-r input the mean matrix with
@@ -43,7 +43,7 @@ from conftest import ROOT  # noqa: E402
 from masem.data import StudyMatrices  # noqa: E402
 from masem.effects import olkin_siotani  # noqa: E402
 from masem.errors import ConvergenceWarning, DataError, ModelError  # noqa: E402
-from masem.plots_robustness import influence_plot  # noqa: E402
+from masem.plots.robustness import influence_plot  # noqa: E402
 
 VARS = ["x1", "x2", "x3"]
 CHAIN = "x2 ~ a*x1\nx3 ~ b*x2 + x1\nx1 ~~ 1*x1\nab := a*b"  # just identified: estimates are closed forms

@@ -1,4 +1,4 @@
-"""The simulated database and its generator (masem.simulate): does it behave like real coded data?
+"""The simulated database and its generator (masem.data.simulate): does it behave like real coded data?
 
 Questions answered, one per test (or parametrised group):
 - Population: are both implied matrices positive definite (smallest eigenvalue > 0.02), are the
@@ -30,7 +30,7 @@ import statsmodels.api as sm
 
 import masem
 from masem.data import read_database
-from masem.simulate import default_design, read_population, simulate_database
+from masem.data.simulate import default_design, read_population, simulate_database
 from conftest import ROOT
 
 DATA = ROOT / "data"

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import masem
-from masem.stage1 import tssem1, uni_r
+from masem.tssem.stage1 import tssem1, uni_r
 from conftest import METASEM_FIT_NAMES, REFERENCE, load_reference, ref_matrix, ref_study_matrices
 
 EXPECTED_DIR = REFERENCE / "expected" / "metasem"

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 import masem
 from masem.effects import vechs_indices
-from masem.stage1 import tssem1, uni_r
+from masem.tssem.stage1 import tssem1, uni_r
 
 # Both fits stop at a Newton decrement below 1e-11, i.e. parameters within ~1e-8 of the optimum;
 # 1e-6 relative leaves room for a different path to the same optimum.

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import masem.stage2 as stage2
+import masem.tssem.stage2 as stage2
 from conftest import METASEM_FIT_NAMES, REFERENCE, ref_matrix, reference_path
 from masem.model import lavaan_to_ram
 

@@ -46,8 +46,8 @@ from scipy import stats
 
 from masem.effects import vechs, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-import masem.stage2 as stage2
-from masem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
+import masem.tssem.stage2 as stage2
+from masem.tssem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
 from conftest import Stage1, make_stage1
 
 

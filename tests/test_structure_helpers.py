@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 
 import masem
-from masem.compare_levels import level_comparison, path_summary, pooled_correlations, structural_paths
-from masem.loadings import attenuated_loadings, loading_intervals, loading_table
-from masem.residuals import r_squared
+from masem.study.compare_levels import level_comparison, path_summary, pooled_correlations, structural_paths
+from masem.tssem.loadings import attenuated_loadings, loading_intervals, loading_table
+from masem.tssem.residuals import r_squared
 
 from conftest import ROOT
 

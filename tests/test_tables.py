@@ -1,4 +1,4 @@
-"""APA tables (masem.tables): are numbers formatted as the APA manual asks (leading zeros, p-values,
+"""APA tables (masem.report.tables): are numbers formatted as the APA manual asks (leading zeros, p-values,
 intervals, thousands), do the CSV, Markdown, LaTeX and HTML exports carry exactly the formatted cells
 (round trips, escaping), and do the shortcut tables show the numbers of the result objects they
 were built from?"""
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import masem
-from masem.tables import MISSING, format_ci, format_number, format_p, latex_escape
+from masem.report.tables import MISSING, format_ci, format_number, format_p, latex_escape
 
 # Half a unit in the last printed decimal: the largest difference rounding can make.
 HALF_3 = 0.5e-3 + 1e-12
@@ -227,7 +227,7 @@ def test_latex_export_escapes_special_characters_and_symbols(awkward, tmp_path) 
     assert len(body) == 3
     for line in body:  # every & left unescaped is a column separator: 5 columns, 4 separators
         assert len(re.findall(r"(?<!\\)&", line)) == 4
-    assert masem.tables.APATable.to_latex(awkward, label="tab:odd").count(r"\label{tab:odd}") == 1
+    assert masem.report.tables.APATable.to_latex(awkward, label="tab:odd").count(r"\label{tab:odd}") == 1
 
 
 def test_latex_escape_leaves_hyphens_inside_words_alone() -> None:
@@ -270,7 +270,7 @@ def fits():
         stage1 = masem.tssem1(matrices, n, method="REM", variables=["X_1", "M", "Y"])
     model = "M ~ a*X_1\nY ~ b*M + X_1\nX_1 ~~ 1*X_1\nab := a*b"
     stage2 = masem.tssem2(stage1, model)
-    boot = masem.indirect(stage2, n_boot=200, seed=3, progress=False)
+    boot = masem.tssem.indirect(stage2, n_boot=200, seed=3, progress=False)
     return stage1, stage2, boot
 
 

@@ -37,8 +37,8 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 
 import masem
-from masem import _rma
-from masem.univariate import escalc, meta, meta_regression, subgroup
+from masem.meta import _rma
+from masem.meta.univariate import escalc, meta, meta_regression, subgroup
 
 # These tests draw many small data sets, some homogeneous on purpose, so tau2 often lands on 0; the
 # ConvergenceWarning that says so is checked in test_stress.py, not here.

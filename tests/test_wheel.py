@@ -62,8 +62,8 @@ def test_build_gives_sdist_and_wheel(dist: Path) -> None:
     )
     for package in packages:
         assert f"{package}/__init__.py" in names, f"the wheel lacks the subpackage {package}"
-    for example in (ROOT / "lib" / "masem" / "examples").glob("*.json"):
-        assert f"masem/examples/{example.name}" in names, f"the wheel lacks {example.name}"
+    for example in (ROOT / "lib" / "masem" / "data" / "examples").glob("*.json"):
+        assert f"masem/data/examples/{example.name}" in names, f"the wheel lacks {example.name}"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no LICENSE in the wheel"
     assert not any(n.startswith("tests/") for n in names)
 

@@ -7,20 +7,21 @@ of data: CSV files -> :func:`read_database` -> per-study matrices -> :func:`tsse
 
 from importlib import metadata as _metadata
 
-from masem.bias import (
-    EggerResult,
-    FailsafeResult,
-    PetPeeseResult,
-    TrimFillResult,
-    egger,
-    failsafe_n,
-    funnel_data,
-    pet_peese,
-    trim_and_fill,
+from masem.data import (
+    ExampleData,
+    PairCounts,
+    Population,
+    StudyDatabase,
+    StudyDesign,
+    StudyMatrices,
+    default_design,
+    example_data,
+    read_database,
+    read_population,
+    simulate_database,
+    write_database,
+    write_population,
 )
-from masem.bivariate import bias_table, bivariate_table, effect_sizes
-from masem.compare_levels import path_summary
-from masem.data import PairCounts, StudyDatabase, StudyMatrices, read_database, write_database
 from masem.effects import (
     attenuate,
     disattenuate,
@@ -31,49 +32,31 @@ from masem.effects import (
     z_to_r,
 )
 from masem.errors import ConvergenceWarning, DataError, ModelError, collect_notes
-from masem.examples import ExampleData, example_data
-from masem.indirect import BootstrapResult, indirect
-from masem.loadings import loading_table
+from masem.meta import (
+    EggerResult,
+    FailsafeResult,
+    HunterSchmidtResult,
+    MetaRegressionResult,
+    MetaResult,
+    PetPeeseResult,
+    SubgroupResult,
+    TrimFillResult,
+    bias_table,
+    bivariate_table,
+    effect_sizes,
+    egger,
+    escalc,
+    failsafe_n,
+    funnel_data,
+    hunter_schmidt,
+    meta,
+    meta_regression,
+    pet_peese,
+    subgroup,
+    trim_and_fill,
+)
 from masem.model import RAMModel, lavaan_to_ram, model_variables
-from masem.multigroup import (
-    MultigroupTSSEM2Result,
-    SubgroupTSSEM1Result,
-    equality_tests,
-    subgroup_tssem,
-    tssem2_multigroup,
-)
-from masem.psychometric import HunterSchmidtResult, hunter_schmidt
-from masem.recovery import (
-    RecoveryResult,
-    RecoveryTruth,
-    default_approaches,
-    expected_matrix,
-    parameter_recovery,
-    recovery_truth,
-    without_moderators,
-)
-from masem.residuals import residual_table
-from masem.robustness import (
-    LeaveOneOutResult,
-    PooledMatrix,
-    Variant,
-    VariantComparison,
-    compare_variants,
-    default_variants,
-    leave_one_out,
-    uni_r_pooled,
-)
-from masem.simulate import (
-    Population,
-    StudyDesign,
-    default_design,
-    read_population,
-    simulate_database,
-    write_population,
-)
-from masem.stage1 import TSSEM1Result, UniRResult, tssem1, uni_r
-from masem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
-from masem.tables import (
+from masem.report.tables import (
     APATable,
     apa_correlations,
     apa_fit,
@@ -83,14 +66,43 @@ from masem.tables import (
     apa_table,
     export_table,
 )
-from masem.univariate import (
-    MetaRegressionResult,
-    MetaResult,
-    SubgroupResult,
-    escalc,
-    meta,
-    meta_regression,
-    subgroup,
+from masem.study import (
+    LeaveOneOutResult,
+    PooledMatrix,
+    RecoveryResult,
+    RecoveryTruth,
+    Variant,
+    VariantComparison,
+    compare_variants,
+    default_approaches,
+    default_variants,
+    expected_matrix,
+    leave_one_out,
+    parameter_recovery,
+    path_summary,
+    recovery_truth,
+    uni_r_pooled,
+    without_moderators,
+)
+from masem.tssem import (
+    BootstrapResult,
+    MultigroupTSSEM2Result,
+    RefitResult,
+    SubgroupTSSEM1Result,
+    TSSEM1Result,
+    TSSEM2Result,
+    UniRResult,
+    compare,
+    equality_tests,
+    indirect,
+    loading_table,
+    refit,
+    residual_table,
+    subgroup_tssem,
+    tssem1,
+    tssem2,
+    tssem2_multigroup,
+    uni_r,
 )
 
 # The version has one source, lib/pyproject.toml; the installed metadata carries it here.

@@ -3,8 +3,8 @@
 ``masem run`` reads and validates a study database (:func:`masem.read_database`), pools the
 correlation matrices of the model's variables (:func:`masem.tssem1`), fits the lavaan model
 (:func:`masem.tssem2`), optionally bootstraps its parameters and ``:=`` definitions
-(:func:`masem.indirect`), and writes every table as CSV (full precision, for further analysis)
-and Markdown (APA style, :mod:`masem.tables`), plus the path diagram. ``masem validate`` reads a
+(:func:`masem.tssem.indirect`), and writes every table as CSV (full precision, for further analysis)
+and Markdown (APA style, :mod:`masem.report.tables`), plus the path diagram. ``masem validate`` reads a
 folder and prints a summary of the evidence it holds, or the first problem found.
 
 Exit codes: 0 success, 1 a problem with the data, the model or a file (the message says which and
@@ -26,11 +26,11 @@ import pandas as pd
 from masem import __version__
 from masem.data import StudyDatabase, read_database
 from masem.errors import DataError, ModelError, collect_notes
-from masem.indirect import BootstrapResult, indirect
+from masem.tssem.indirect import BootstrapResult, indirect
 from masem.model import lavaan_to_ram
-from masem.stage1 import TSSEM1Result, tssem1
-from masem.stage2 import TSSEM2Result, tssem2
-from masem.tables import apa_correlations, apa_fit, apa_parameters, apa_stage1, export_table, format_ci, format_p
+from masem.tssem.stage1 import TSSEM1Result, tssem1
+from masem.tssem.stage2 import TSSEM2Result, tssem2
+from masem.report.tables import apa_correlations, apa_fit, apa_parameters, apa_stage1, export_table, format_ci, format_p
 
 __all__ = ["build_parser", "describe_database", "main"]
 

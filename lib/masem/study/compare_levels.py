@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from masem.errors import ModelError
-from masem.stage2 import TSSEM2Result
+from masem.tssem.stage2 import TSSEM2Result
 
 __all__ = ["level_comparison", "path_summary", "pooled_correlations", "structural_paths"]
 

@@ -10,7 +10,7 @@ at the true tau2. P0 is P with the fixed-effects weights 1 / v. Every trace is c
 O(k p^2) from p x p blocks, never from a k x k matrix, because these functions run inside root
 searches and subgroup / simulation loops.
 
-No input validation here: callers (:mod:`masem.univariate`) pass clean float arrays, v > 0 and
+No input validation here: callers (:mod:`masem.meta.univariate`) pass clean float arrays, v > 0 and
 X of full column rank with k > p.
 
 References

@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem import stage2
+from masem.tssem import stage2
 from masem.errors import ConvergenceWarning, DataError, ModelError
 
-__all__ = ["BootstrapResult", "indirect"]
+__all__ = ["BootstrapResult", "indirect", "interval_table"]
 
 MIN_BOOT = 100
 # Replication status codes (BootstrapResult.status).
@@ -183,7 +183,7 @@ def indirect(
     --------
     >>> import masem
     >>> s2 = masem.tssem2(s1, "m ~ a*x\\ny ~ b*m\\nx ~~ 1*x\\nab := a*b")  # doctest: +SKIP
-    >>> boot = masem.indirect(s2, n_boot=2000, seed=1, progress=False)  # doctest: +SKIP
+    >>> boot = masem.tssem.indirect(s2, n_boot=2000, seed=1, progress=False)  # doctest: +SKIP
     >>> boot.summary()  # doctest: +SKIP
     """
     if not isinstance(stage2_result, stage2.TSSEM2Result):
@@ -384,3 +384,49 @@ def _frozen(a, dtype=float) -> np.ndarray:
     out.setflags(write=False)
     return out
 
+
+def interval_table(
+    wald=None, profile=None, bootstrap=None, parameters: list[str] | None = None
+) -> pd.DataFrame:
+    """Estimates and 95% intervals of stage-2 parameters from up to three methods, in long format.
+
+    Parameters
+    ----------
+    wald, profile : TSSEM2Result, optional
+        Fits with ``intervals="wald"`` (delta-method / Wald intervals) and ``intervals="profile"``
+        (likelihood-based intervals).
+    bootstrap : BootstrapResult, optional
+        A parametric bootstrap (:func:`masem.tssem.indirect`); its percentile intervals are used.
+    parameters : list of str, optional
+        Labels to keep (default: the ``:=`` defined parameters of the first fit given).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``, ready for
+        :func:`masem.plots.interval_plot`.
+    """
+    frames = []
+    for method, fit in (("Wald (delta method)", wald), ("profile likelihood", profile)):
+        if fit is None:
+            continue
+        table = fit.inspect()
+        if parameters is None:
+            parameters = list(table.loc[table["op"] == ":=", "label"])
+        table = table[table["label"].isin(parameters)].drop_duplicates("label")
+        frames.append(pd.DataFrame({
+            "parameter": table["label"], "method": method, "estimate": table["Estimate"],
+            "lower": table["ci.lower"], "upper": table["ci.upper"],
+        }))
+    if bootstrap is not None:
+        table = bootstrap.summary()
+        if parameters is None:
+            parameters = list(table.loc[table["type"] == "defined", "parameter"])
+        table = table[table["parameter"].isin(parameters)]
+        frames.append(pd.DataFrame({
+            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["Estimate"],
+            "lower": table["ci.lower"], "upper": table["ci.upper"],
+        }))
+    if not frames:
+        raise ValueError("interval_table needs at least one of wald=, profile= or bootstrap=")
+    return pd.concat(frames, ignore_index=True)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import optimize, special
 from scipy.linalg import cho_factor, cho_solve
 
-from masem._stage1_common import (
+from masem.tssem.stage1._common import (
     Optimum,
     StudyData,
     newton_minimize,

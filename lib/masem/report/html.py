@@ -25,16 +25,16 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from tqdm import tqdm
 
-from masem.bias import egger, trim_and_fill
-from masem.bivariate import effect_sizes
+from masem.meta.bias import egger, trim_and_fill
+from masem.meta.bivariate import effect_sizes
 from masem.data import read_database
 from masem.effects import z_to_r
 from masem.errors import collect_notes
 from masem.model import lavaan_to_ram
-from masem.stage1 import tssem1
-from masem.stage2 import compare, tssem2
-from masem.tables import APATable, apa_fit, apa_parameters, format_ci, format_number, format_p
-from masem.univariate import meta
+from masem.tssem.stage1 import tssem1
+from masem.tssem.stage2 import compare, tssem2
+from masem.report.tables import APATable, apa_fit, apa_parameters, format_ci, format_number, format_p
+from masem.meta.univariate import meta
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 
@@ -54,53 +54,6 @@ body { max-width: 1100px; margin: 0 auto; }
 .masem-key .apa-table { margin: 1.5em 0; }
 .masem-key .apa-table td, .masem-key .apa-table th { padding: .2em .6em; }
 """
-
-
-def interval_table(
-    wald=None, profile=None, bootstrap=None, parameters: list[str] | None = None
-) -> pd.DataFrame:
-    """Estimates and 95% intervals of stage-2 parameters from up to three methods, in long format.
-
-    Parameters
-    ----------
-    wald, profile : TSSEM2Result, optional
-        Fits with ``intervals="wald"`` (delta-method / Wald intervals) and ``intervals="profile"``
-        (likelihood-based intervals).
-    bootstrap : BootstrapResult, optional
-        A parametric bootstrap (:func:`masem.indirect`); its percentile intervals are used.
-    parameters : list of str, optional
-        Labels to keep (default: the ``:=`` defined parameters of the first fit given).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``, ready for
-        :func:`masem.plots.interval_plot`.
-    """
-    frames = []
-    for method, fit in (("Wald (delta method)", wald), ("profile likelihood", profile)):
-        if fit is None:
-            continue
-        table = fit.inspect()
-        if parameters is None:
-            parameters = list(table.loc[table["op"] == ":=", "label"])
-        table = table[table["label"].isin(parameters)].drop_duplicates("label")
-        frames.append(pd.DataFrame({
-            "parameter": table["label"], "method": method, "estimate": table["Estimate"],
-            "lower": table["ci.lower"], "upper": table["ci.upper"],
-        }))
-    if bootstrap is not None:
-        table = bootstrap.summary()
-        if parameters is None:
-            parameters = list(table.loc[table["type"] == "defined", "parameter"])
-        table = table[table["parameter"].isin(parameters)]
-        frames.append(pd.DataFrame({
-            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["Estimate"],
-            "lower": table["ci.lower"], "upper": table["ci.upper"],
-        }))
-    if not frames:
-        raise ValueError("interval_table needs at least one of wald=, profile= or bootstrap=")
-    return pd.concat(frames, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ from masem.data import StudyDatabase
 from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, RAMModel, lavaan_to_ram
-from masem.stage1 import TSSEM1Result, tssem1
-from masem.stage2 import (
+from masem.tssem.stage1 import TSSEM1Result, tssem1
+from masem.tssem.stage2 import (
     Z_975,
     _check_identified,
     _check_model_variables,
@@ -397,7 +397,7 @@ class _Group:
 class _JointEvaluator:
     """The groups' RAM models side by side: one parameter vector, the groups' correlations stacked.
 
-    Exposes what :class:`masem.stage2._Problem` needs of an evaluator (``evaluate``, ``n``,
+    Exposes what :class:`masem.tssem.stage2._Problem` needs of an evaluator (``evaluate``, ``n``,
     ``names``, ``n_constraints``), so the joint WLS problem is solved, and its Hessian taken, by
     the stage-2 machinery unchanged: a block-diagonal weight matrix makes the stacked problem the
     sum of the groups' fit functions.

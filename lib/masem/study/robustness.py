@@ -26,12 +26,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from masem._stage1_common import prepare_studies, weighted_mean_matrix
+from masem.tssem.stage1._common import prepare_studies, weighted_mean_matrix
 from masem.data import StudyDatabase, StudyMatrices
 from masem.effects import olkin_siotani, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.stage1 import UniRResult, tssem1, uni_r
-from masem.stage2 import TSSEM2Result, tssem2
+from masem.tssem.stage1 import UniRResult, tssem1, uni_r
+from masem.tssem.stage2 import TSSEM2Result, tssem2
 
 __all__ = [
     "LeaveOneOutResult",

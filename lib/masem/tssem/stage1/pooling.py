@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem._stage1_common import (
+from masem.tssem.stage1._common import (
     StudyData,
     cell_counts,
     prepare_studies,
@@ -26,8 +26,8 @@ from masem._stage1_common import (
 )
 from masem.effects import vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, ModelError
-from masem.stage1_fem import PD_TOL, fit_fem
-from masem.stage1_rem import AT_BOUND, TAU2_LOWER, fit_rem, q_pvalue
+from masem.tssem.stage1.fem import PD_TOL, fit_fem
+from masem.tssem.stage1.rem import AT_BOUND, TAU2_LOWER, fit_rem, q_pvalue
 
 __all__ = ["TSSEM1Result", "UniRResult", "tssem1", "uni_r"]
 

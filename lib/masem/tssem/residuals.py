@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from masem.errors import ModelError
-from masem.stage2 import TSSEM2Result
+from masem.tssem.stage2 import TSSEM2Result
 
 __all__ = ["r_squared", "residual_table"]
 

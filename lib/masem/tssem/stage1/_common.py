@@ -1,6 +1,6 @@
 """Shared machinery of TSSEM stage 1: input validation, missing-data patterns, a bounded Newton optimiser.
 
-Private to :mod:`masem.stage1`; nothing here is part of the public API.
+Private to :mod:`masem.tssem.stage1`; nothing here is part of the public API.
 """
 
 from __future__ import annotations

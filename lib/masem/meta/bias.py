@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
-from masem.univariate import TAU2_AT_BOUND, MetaResult, meta, meta_regression
+from masem.meta.univariate import TAU2_AT_BOUND, MetaResult, meta, meta_regression
 
 __all__ = [
     "EggerResult",
@@ -78,7 +78,7 @@ def funnel_data(result: MetaResult) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from masem.univariate import meta
+    >>> from masem.meta.univariate import meta
     >>> res = meta([0.1, 0.3, 0.2], [0.01, 0.04, 0.02], method="FE")
     >>> funnel_data(res)["sei"].round(3).tolist()
     [0.1, 0.2, 0.141]
@@ -208,7 +208,7 @@ def egger(result: MetaResult, model: str = "rma") -> EggerResult:
 
     Examples
     --------
-    >>> from masem.univariate import meta
+    >>> from masem.meta.univariate import meta
     >>> res = meta([0.55, 0.42, 0.35, 0.33, 0.30, 0.29], [0.04, 0.02, 0.01, 0.005, 0.002, 0.001], method="FE")
     >>> round(egger(res, model="lm").limit_estimate, 3)
     0.247
@@ -399,7 +399,7 @@ def trim_and_fill(
 
     Examples
     --------
-    >>> from masem.univariate import meta
+    >>> from masem.meta.univariate import meta
     >>> y = [0.45, 0.40, 0.30, 0.28, 0.25, 0.22, 0.20]
     >>> v = [0.040, 0.030, 0.015, 0.010, 0.008, 0.004, 0.002]
     >>> tf = trim_and_fill(meta(y, v, method="FE"))
@@ -723,7 +723,7 @@ def pet_peese(result: MetaResult, alpha: float = 0.05) -> PetPeeseResult:
 
     Examples
     --------
-    >>> from masem.univariate import meta
+    >>> from masem.meta.univariate import meta
     >>> res = meta([0.55, 0.42, 0.35, 0.33, 0.30, 0.29], [0.04, 0.02, 0.01, 0.005, 0.002, 0.001], method="FE")
     >>> pet_peese(res).chosen
     'PEESE'

@@ -20,7 +20,7 @@ damping and analytic Jacobians.
 :func:`refit` fits the model of a :func:`tssem2` result to other correlations with the same weight
 matrix through the same optimiser, reusing the parsed model and the Cholesky factor of V and
 skipping the inference (standard errors, intervals, fit indices): the parametric bootstrap of
-:mod:`masem.indirect` is built on it.
+:mod:`masem.tssem.indirect` is built on it.
 
 References
 ----------
@@ -50,13 +50,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, optimize, special, stats
 
-from masem.defined import evaluate as evaluate_definition
+from masem.model.definitions import evaluate as evaluate_definition
 from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, RAMModel, lavaan_to_ram
 
 if TYPE_CHECKING:
-    from masem.multigroup import MultigroupTSSEM2Result
+    from masem.tssem.multigroup import MultigroupTSSEM2Result
 
 __all__ = ["RefitResult", "TSSEM2Result", "compare", "refit", "tssem2"]
 
@@ -572,7 +572,7 @@ def compare(
     Cheung, M. W.-L., & Chan, W. (2005). *Psychological Methods*, 10(1), 40-64 (the chi-square
     statistics of nested stage-2 models differ by a chi-square on the difference in df).
     """
-    from masem.multigroup import MultigroupTSSEM2Result  # noqa: F811 (at call time: multigroup imports this module)
+    from masem.tssem.multigroup import MultigroupTSSEM2Result  # noqa: F811 (at call time: multigroup imports this module)
 
     for name, res in (("restricted", restricted), ("general", general)):
         if not isinstance(res, (TSSEM2Result, MultigroupTSSEM2Result)):
@@ -627,7 +627,7 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     ``result.acov`` and the same ``diag_constraints``. The parsed model and the Cholesky factor of
     V are reused, and the standard errors, intervals and fit indices are not computed, so a refit
     costs a fraction of a :func:`tssem2` call: the building block of the parametric bootstrap
-    (:func:`masem.indirect`), of simulations and of sensitivity analyses.
+    (:func:`masem.tssem.indirect`), of simulations and of sensitivity analyses.
 
     Parameters
     ----------

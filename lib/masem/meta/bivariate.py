@@ -5,7 +5,7 @@ empowerment, the number of samples, the total N, the sample-size-weighted mean o
 correlation, the correlation corrected for unreliability with its confidence and credibility
 intervals, and the heterogeneity. :func:`bivariate_table` builds that table from a
 :class:`~masem.data.StudyDatabase`: the Hunter-Schmidt columns come from
-:func:`masem.psychometric.hunter_schmidt`, and ``I2`` from a random-effects model on Fisher's z
+:func:`masem.meta.psychometric.hunter_schmidt`, and ``I2`` from a random-effects model on Fisher's z
 (:func:`masem.meta`).
 """
 
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from masem.bias import egger, failsafe_n, pet_peese, trim_and_fill
+from masem.meta.bias import egger, failsafe_n, pet_peese, trim_and_fill
 from masem.data import StudyDatabase
 from masem.errors import DataError, relabel_notes
-from masem.psychometric import hunter_schmidt
+from masem.meta.psychometric import hunter_schmidt
 from masem.effects import r_to_z, z_to_r
-from masem.univariate import escalc, meta
+from masem.meta.univariate import escalc, meta
 
 
 def effect_sizes(database: StudyDatabase, var1: str, var2: str, measure: str = "ZCOR") -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """APA-style tables of the results: formatted for a manuscript, shown in notebooks, exported to files.
 
 :func:`apa_table` turns any tidy DataFrame of the library (``tssem1(...).summary()``,
-``tssem2(...).inspect()``, ``fit_stats()``, ``meta(...).summary()``, :func:`masem.report.interval_table`,
+``tssem2(...).inspect()``, ``fit_stats()``, ``meta(...).summary()``, :func:`masem.tssem.interval_table`,
 :func:`masem.bivariate_table`, ...) into an :class:`APATable`: every cell text, rounded, with the
 conventions of the APA Publication Manual (7th ed., sections 6.36 and 7.8-7.21):
 
@@ -40,10 +40,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from masem.errors import DataError
-from masem.indirect import BootstrapResult
-from masem.stage1 import TSSEM1Result
-from masem.stage2 import TSSEM2Result
-from masem.univariate import MetaResult
+from masem.tssem.indirect import BootstrapResult
+from masem.tssem.stage1 import TSSEM1Result
+from masem.tssem.stage2 import TSSEM2Result
+from masem.meta.univariate import MetaResult
 
 __all__ = [
     "APATable",
@@ -694,7 +694,7 @@ def apa_parameters(
         Every free parameter and definition, the regression paths (and loadings) only, or the
         ``:=`` definitions (indirect effects) only.
     bootstrap : BootstrapResult, optional
-        A parametric bootstrap of the same fit (:func:`masem.indirect`): its percentile interval
+        A parametric bootstrap of the same fit (:func:`masem.tssem.indirect`): its percentile interval
         is added as a further column.
     decimals : int, default 3
     number : int, optional
@@ -711,7 +711,7 @@ def apa_parameters(
     if which not in ("all", "paths", "defined"):
         raise DataError(f"which must be 'all', 'paths' or 'defined', got {which!r}")
     if bootstrap is not None and not isinstance(bootstrap, BootstrapResult):
-        raise DataError(f"bootstrap must be a masem.indirect() result, got {type(bootstrap).__name__}")
+        raise DataError(f"bootstrap must be a masem.tssem.indirect() result, got {type(bootstrap).__name__}")
     table = result.inspect()
     if which == "paths":
         table = table[table["op"] == "~"]

@@ -41,7 +41,7 @@ from scipy import integrate, stats
 
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.robustness import (
+from masem.study.robustness import (
     PooledMatrix,
     Variant,
     _check_jobs,
@@ -50,8 +50,8 @@ from masem.robustness import (
     _progress_bar,
     _variant_stage1,
 )
-from masem.simulate import Population, StudyDesign, default_design, simulate_database
-from masem.stage2 import tssem2
+from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
+from masem.tssem.stage2 import tssem2
 
 __all__ = [
     "RecoveryResult",

@@ -4,7 +4,7 @@
 their sampling variances; :func:`meta` pools them with a fixed- or random-effects model;
 :func:`meta_regression` adds moderators; :func:`subgroup` fits one model per group and tests
 the differences between the groups. All three models run through the one numerical core in
-:mod:`masem._rma`, and the numbers follow metafor's conventions (Viechtbauer, 2010), so that
+:mod:`masem.meta._rma`, and the numbers follow metafor's conventions (Viechtbauer, 2010), so that
 ``meta(yi, vi, method="REML")`` reports what ``rma(yi, vi, method="REML")`` does.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
-from masem import _rma
+from masem.meta import _rma
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
 
 __all__ = [
@@ -217,7 +217,7 @@ def escalc(measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels
 
     Examples
     --------
-    >>> from masem.univariate import escalc
+    >>> from masem.meta.univariate import escalc
     >>> escalc("ZCOR", [0.3, 0.5], [53, 103]).round(4)
            yi    vi
     0  0.3095  0.02
@@ -553,7 +553,7 @@ def meta(
     the (restricted) likelihood has several local maxima, the highest is reported and
     ``message`` lists the others.
     Standard errors of tau2: inverse expected information for ML / REML, the variance of the
-    quadratic form for DL, HE, HS, SJ, the delta method for PM (see :func:`masem._rma.estimate_tau2`).
+    quadratic form for DL, HE, HS, SJ, the delta method for PM (see :func:`masem.meta._rma.estimate_tau2`).
 
     The pooled estimate is sum w* yi / sum w*, w* = 1 / (vi + tau2), with variance 1 / sum w*
     (with user weights a: sum a yi / sum a, variance sum a^2 (vi + tau2) / (sum a)^2). I2 and
@@ -587,7 +587,7 @@ def meta(
 
     Examples
     --------
-    >>> from masem.univariate import escalc, meta
+    >>> from masem.meta.univariate import escalc, meta
     >>> es = escalc("ZCOR", [0.10, 0.30, 0.35, 0.20, 0.50], [60, 120, 80, 200, 45])
     >>> res = meta(es["yi"], es["vi"], method="DL")
     >>> round(res.estimate, 4), round(res.tau2, 4), res.k
@@ -922,7 +922,7 @@ def meta_regression(
     Examples
     --------
     >>> import pandas as pd
-    >>> from masem.univariate import meta_regression
+    >>> from masem.meta.univariate import meta_regression
     >>> df = pd.DataFrame({"yi": [0.1, 0.3, 0.35, 0.2, 0.5, 0.45], "vi": [0.02, 0.01, 0.015, 0.005, 0.03, 0.01],
     ...                    "design": ["a", "b", "b", "a", "b", "a"]})
     >>> mr = meta_regression("yi", "vi", "~ C(design)", data=df, method="FE")
@@ -1092,7 +1092,7 @@ def subgroup(
 
     Examples
     --------
-    >>> from masem.univariate import subgroup
+    >>> from masem.meta.univariate import subgroup
     >>> sg = subgroup([0.1, 0.2, 0.5, 0.6], [0.01, 0.02, 0.01, 0.02], ["a", "a", "b", "b"], method="FE")
     >>> sg.table["group"].tolist(), sg.df
     (['a', 'b'], 1)

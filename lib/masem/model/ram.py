@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from semopy.parser import separate_token
 
-from masem.defined import Definition, parse_definition
+from masem.model.definitions import Definition, parse_definition
 from masem.effects import vechs_indices
 from masem.errors import ModelError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from masem._stage1_common import (
+from masem.tssem.stage1._common import (
     DenseHessian,
     Optimum,
     ScoringFallbackHessian,

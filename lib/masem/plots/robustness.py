@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from masem.errors import DataError
-from masem.robustness import DFBETAS_CUTOFF, LeaveOneOutResult
+from masem.study.robustness import DFBETAS_CUTOFF, LeaveOneOutResult
 
 __all__ = ["influence_plot", "recovery_plot"]
 

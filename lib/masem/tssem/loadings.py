@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from masem.errors import DataError, ModelError
-from masem.stage2 import TSSEM2Result
+from masem.tssem.stage2 import TSSEM2Result
 
 __all__ = ["attenuated_loadings", "loading_intervals", "loading_table"]
 

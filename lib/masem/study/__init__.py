@@ -1,0 +1,47 @@
+"""The study layer: checks and comparisons built from whole analyses (stage 1 + stage 2).
+
+- :mod:`masem.study.robustness`: leave one study out, analysis variants side by side, the
+  univariate-r approach as a stage-2 input;
+- :mod:`masem.study.recovery`: parameter recovery by simulation (bias, RMSE, coverage);
+- :mod:`masem.study.compare_levels`: the same relations at several levels of analysis.
+"""
+
+from masem.study.compare_levels import path_summary
+from masem.study.recovery import (
+    RecoveryResult,
+    RecoveryTruth,
+    default_approaches,
+    expected_matrix,
+    parameter_recovery,
+    recovery_truth,
+    without_moderators,
+)
+from masem.study.robustness import (
+    LeaveOneOutResult,
+    PooledMatrix,
+    Variant,
+    VariantComparison,
+    compare_variants,
+    default_variants,
+    leave_one_out,
+    uni_r_pooled,
+)
+
+__all__ = [
+    "LeaveOneOutResult",
+    "PooledMatrix",
+    "RecoveryResult",
+    "RecoveryTruth",
+    "Variant",
+    "VariantComparison",
+    "compare_variants",
+    "default_approaches",
+    "default_variants",
+    "expected_matrix",
+    "leave_one_out",
+    "parameter_recovery",
+    "path_summary",
+    "recovery_truth",
+    "uni_r_pooled",
+    "without_moderators",
+]

@@ -1,0 +1,11 @@
+"""TSSEM stage 1: pooling per-study correlation matrices (random or fixed effects).
+
+:mod:`masem.tssem.stage1.pooling` holds the public functions and results; the estimators are
+:mod:`~masem.tssem.stage1.rem` (multivariate random-effects model) and
+:mod:`~masem.tssem.stage1.fem` (multi-group ML), on the shared input checks and Newton optimiser
+of the private :mod:`~masem.tssem.stage1._common`.
+"""
+
+from masem.tssem.stage1.pooling import TSSEM1Result, UniRResult, tssem1, uni_r
+
+__all__ = ["TSSEM1Result", "UniRResult", "tssem1", "uni_r"]
