@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
+from masem._util import frozen
 from masem.errors import DataError
 
 
@@ -75,9 +76,7 @@ def _vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
     # Cached because stage 1 asks for the same few p at every step of its optimiser; read-only so
     # that no caller can change the shared arrays.
     cols, rows = np.triu_indices(p, k=1)
-    rows.flags.writeable = False
-    cols.flags.writeable = False
-    return rows, cols
+    return frozen(rows, dtype=None), frozen(cols, dtype=None)
 
 
 def vechs(matrix: ArrayLike) -> np.ndarray:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from masem._util import frozen
 from masem.errors import DataError
 
 __all__ = [
@@ -616,8 +617,7 @@ class StudyDatabase:
             raise DataError(f"corrected must be True or False, got {corrected!r}.")
         if corrected:
             cube = self._disattenuate(cube, variables, keep)
-        n = pos["n"][keep].copy()
-        n.flags.writeable = False
+        n = frozen(pos["n"][keep], dtype=None)
         return StudyMatrices(
             variables=list(variables),
             matrices=[pd.DataFrame(cube[t], index=variables, columns=variables) for t in keep],
@@ -891,7 +891,7 @@ def _build(tables: dict[str, _Table], folder: str | None) -> StudyDatabase:
         "measured": measured,
     }
     for key in ("study", "i", "j", "r", "n", "measured"):
-        pos[key].flags.writeable = False
+        pos[key] = frozen(pos[key], dtype=None)
     return StudyDatabase(
         frames["studies"],
         frames["correlations"],

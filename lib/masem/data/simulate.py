@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from masem.data import StudyDatabase
+from masem._util import frozen
+from masem.data.database import StudyDatabase
 from masem.errors import DataError, ModelError
 
 __all__ = [
@@ -288,8 +289,7 @@ def read_population(folder: str | Path, level: str) -> Population:
             f"eigenvalue {eig:.4f}); weaken the strongest paths or correlations."
         )
     moderators = _read_moderators(folder / "moderators.csv", level, codes, solved_paths)
-    for array in (solved_paths, corr, endogenous):
-        array.flags.writeable = False
+    solved_paths, corr, endogenous = (frozen(a, dtype=None) for a in (solved_paths, corr, endogenous))
     return Population(
         level=level,
         _constructs=constructs,

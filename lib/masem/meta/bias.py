@@ -18,6 +18,7 @@ import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from masem._util import choose
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
 from masem.meta.univariate import TAU2_AT_BOUND, MetaResult, meta, meta_regression
 
@@ -53,14 +54,6 @@ def _refuse_user_weights(result: MetaResult, caller: str) -> None:
             f"{caller} refits the model with inverse-variance weights and does not support a meta() "
             "result fitted with user weights; refit without weights= first."
         )
-
-
-def _choice(value: object, options: tuple[str, ...], name: str) -> str:
-    if isinstance(value, str):
-        for option in options:
-            if value.lower() == option.lower():
-                return option
-    raise DataError(f"{name} must be one of {options}; got {value!r}.")
 
 
 def funnel_data(result: MetaResult) -> pd.DataFrame:
@@ -214,7 +207,7 @@ def egger(result: MetaResult, model: str = "rma") -> EggerResult:
     0.247
     """
     result = _check_result(result, "egger")
-    model = _choice(model, _EGGER_MODELS, "model")
+    model = choose(model, _EGGER_MODELS, "model", DataError)
     y, v = np.array(result.yi), np.array(result.vi)
     sei = np.sqrt(v)
     _check_precisions(sei, "egger")
@@ -407,9 +400,9 @@ def trim_and_fill(
     ('left', 4)
     """
     result = _check_result(result, "trim_and_fill")
-    estimator = _choice(estimator, _ESTIMATORS, "estimator")
+    estimator = choose(estimator, _ESTIMATORS, "estimator", DataError)
     if side is not None:
-        side = _choice(side, _SIDES, "side")
+        side = choose(side, _SIDES, "side", DataError)
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise DataError(f"maxiter must be a positive whole number; got {maxiter!r}.")
     _refuse_user_weights(result, "trim_and_fill")
@@ -571,7 +564,7 @@ def failsafe_n(
     >>> failsafe_n([0.2, 0.3, 0.25], [0.01, 0.01, 0.01], method="Orwin", target=0.05).n
     12
     """
-    method = _choice(method, _FAILSAFE, "method")
+    method = choose(method, _FAILSAFE, "method", DataError)
     try:
         y = np.array(yi, dtype=float).reshape(-1)
         v = np.array(vi, dtype=float).reshape(-1)

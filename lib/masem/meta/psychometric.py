@@ -15,6 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from masem._util import choose
 from masem.errors import DataError
 
 __all__ = ["HunterSchmidtResult", "hunter_schmidt"]
@@ -251,8 +252,7 @@ def hunter_schmidt(
     >>> round(hunter_schmidt([0.2, 0.3, 0.4], [100, 200, 100], rxx=[0.8, 0.8, 0.8]).rho, 4)
     0.3354
     """
-    if correction not in _CORRECTIONS:
-        raise DataError(f"correction must be one of {_CORRECTIONS}, got {correction!r}.")
+    correction = choose(correction, _CORRECTIONS, "correction", DataError)
     for name, value in (("credibility", credibility), ("level", level)):
         if not (isinstance(value, (int, float)) and 0 < value < 1):
             raise DataError(f"{name} must lie strictly between 0 and 1, got {value!r}.")

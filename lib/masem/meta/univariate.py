@@ -21,6 +21,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
+from masem._util import choose, frozen
 from masem.meta import _rma
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
 
@@ -43,14 +44,6 @@ _CONFINT_ROWS = ["tau^2", "tau", "I^2(%)", "H^2"]
 # --------------------------------------------------------------------------------------------
 # Input validation
 # --------------------------------------------------------------------------------------------
-
-
-def _choose(value: Any, options: Sequence[str], name: str) -> str:
-    if isinstance(value, str):
-        for option in options:
-            if value.lower() == option.lower():
-                return option
-    raise DataError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}.")
 
 
 def _check_level(level: Any) -> float:
@@ -143,12 +136,6 @@ def _n_studies(n: int) -> str:
     return f"{n} study" if n == 1 else f"{n} studies"
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    out = np.array(a, dtype=float)
-    out.flags.writeable = False
-    return out
-
-
 TAU2_AT_BOUND = "tau2 is estimated at its lower bound 0"
 
 
@@ -223,8 +210,8 @@ def escalc(measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels
     0  0.3095  0.02
     1  0.5493  0.01
     """
-    measure_c = _choose(measure, _MEASURES, "measure")
-    vtype_c = _choose(vtype, _VTYPES, "vtype")
+    measure_c = choose(measure, _MEASURES, "measure", DataError)
+    vtype_c = choose(vtype, _VTYPES, "vtype", DataError)
     r, idx = _vector(ri, "ri", allow_missing=True)
     n, _ = _vector(ni, "ni", allow_missing=True)
     if len(r) != len(n):
@@ -593,8 +580,8 @@ def meta(
     >>> round(res.estimate, 4), round(res.tau2, 4), res.k
     (0.2849, 0.0075, 5)
     """
-    method_c = _choose(method, _rma.METHODS, "method")
-    test_c = _choose(test, _TESTS, "test")
+    method_c = choose(method, _rma.METHODS, "method", DataError)
+    test_c = choose(test, _TESTS, "test", DataError)
     level = _check_level(level)
     y, v, lab = _effects(yi, vi, labels)
     _check_k(len(y), 1, method_c)
@@ -629,7 +616,7 @@ def meta(
         Q_p=fit.QE_p,
         pi_lower=pi[0],
         pi_upper=pi[1],
-        user_weights=None if a is None else _readonly(a),
+        user_weights=None if a is None else frozen(a),
     )
 
 
@@ -649,10 +636,10 @@ def _common_fields(fit: _rma.ModelFit, y: np.ndarray, v: np.ndarray, X: np.ndarr
         message=fit.tau.message,
         iterations=fit.tau.iterations,
         grad_norm=fit.tau.grad_norm,
-        _y=_readonly(y),
-        _v=_readonly(v),
-        _X=_readonly(X),
-        _weights=_readonly(fit.weights),
+        _y=frozen(y),
+        _v=frozen(v),
+        _X=frozen(X),
+        _weights=frozen(fit.weights),
         _labels=lab,
         _s2=fit.s2,
         _fitstats=fit.fitstats,
@@ -929,8 +916,8 @@ def meta_regression(
     >>> mr.coef["name"].tolist()
     ['intrcpt', 'design[b]']
     """
-    method_c = _choose(method, _rma.METHODS, "method")
-    test_c = _choose(test, _TESTS, "test")
+    method_c = choose(method, _rma.METHODS, "method", DataError)
+    test_c = choose(test, _TESTS, "test", DataError)
     level = _check_level(level)
     if data is not None and not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
@@ -979,7 +966,7 @@ def meta_regression(
         QE_p=fit.QE_p,
         R2=_r2(y, v, fit, method_c) if has_intercept else np.nan,
         dropped=dropped,
-        _vb=_readonly(fit.vb),
+        _vb=frozen(fit.vb),
         _coef=coef,
     )
 
@@ -1097,7 +1084,7 @@ def subgroup(
     >>> sg.table["group"].tolist(), sg.df
     (['a', 'b'], 1)
     """
-    method_c = _choose(method, _rma.METHODS, "method")
+    method_c = choose(method, _rma.METHODS, "method", DataError)
     y, v, lab = _effects(yi, vi, labels)
     if isinstance(groups, (str, bytes)) or np.ndim(groups) != 1:
         raise DataError(f"groups must be a one-dimensional sequence with one group per study; got {groups!r}.")

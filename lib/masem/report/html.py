@@ -23,8 +23,8 @@ import nbformat
 import pandas as pd
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
-from tqdm import tqdm
 
+from masem._util import progress_bar
 from masem.meta.bias import egger, trim_and_fill
 from masem.meta.bivariate import effect_sizes
 from masem.data import read_database
@@ -468,8 +468,13 @@ def build_report(
     paths = find_notebooks(notebook_dir)
     closing = key_results(project) if project is not None else None
     rendered = []
-    for path in tqdm(paths, desc="executing notebooks", unit="notebook"):
-        rendered.append(render_notebook(path, execute_notebook(path, timeout=timeout)))
+    bar = progress_bar(len(paths), "executing notebooks", unit="notebook")
+    try:
+        for path in paths:
+            rendered.append(render_notebook(path, execute_notebook(path, timeout=timeout)))
+            bar.update(1)
+    finally:
+        bar.close()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(assemble_report(rendered, title, subtitle, closing), encoding="utf-8")

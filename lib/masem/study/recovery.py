@@ -39,15 +39,14 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, stats
 
+from masem._util import check_jobs, progress_bar
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.study.robustness import (
     PooledMatrix,
     Variant,
-    _check_jobs,
     _check_model,
     _parameter_frame,
-    _progress_bar,
     _variant_stage1,
 )
 from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
@@ -551,7 +550,7 @@ def parameter_recovery(
     names = [a.name for a in approaches]
     if len(set(names)) != len(names):
         raise DataError(f"approach names must be unique, got {names}.")
-    _check_jobs(n_jobs, progress)
+    check_jobs(n_jobs, progress)
 
     truths = {}
     for approach in approaches:
@@ -575,7 +574,7 @@ def parameter_recovery(
             for r, s in enumerate(seeds)
         )
     frames = []
-    bar = _progress_bar(len(seeds), "replications", unit="rep") if progress else None
+    bar = progress_bar(len(seeds), "replications", unit="rep") if progress else None
     try:
         for frame in parts:
             frames.append(frame)

@@ -26,6 +26,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from masem._util import check_jobs, progress_bar
 from masem.tssem.stage1._common import prepare_studies, weighted_mean_matrix
 from masem.data import StudyDatabase, StudyMatrices
 from masem.effects import olkin_siotani, vechs_inverse, vechs_labels
@@ -174,13 +175,6 @@ def _check_model(model: Any) -> str:
     return model
 
 
-def _check_jobs(n_jobs: Any, progress: Any) -> None:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise DataError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise DataError(f"progress must be True or False, got {progress!r}.")
-
-
 def _select(frame: pd.DataFrame, parameters: Sequence[str] | None, available: Sequence[str]) -> pd.DataFrame:
     if parameters is None:
         return frame
@@ -190,13 +184,6 @@ def _select(frame: pd.DataFrame, parameters: Sequence[str] | None, available: Se
     if unknown:
         raise DataError(f"unknown parameter(s) {unknown}; the model has {list(available)}.")
     return frame[frame["parameter"].isin(list(parameters))]
-
-
-def _progress_bar(total: int, desc: str, unit: str = "fit"):
-    """A tqdm progress bar on stderr (imported lazily: tqdm.auto warns in kernels without ipywidgets)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,7 +368,7 @@ def leave_one_out(
             "approximate=True holds the REM between-study variances fixed; it has no meaning for "
             "FEM. Use method='REM' or approximate=False."
         )
-    _check_jobs(n_jobs, progress)
+    check_jobs(n_jobs, progress)
     k = len(studies.study_ids)
     if k < 3:
         raise DataError(f"leave-one-out needs at least 3 studies, got {k}.")
@@ -452,7 +439,7 @@ def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, pro
         )
     fits: dict[int, pd.DataFrame] = {}
     status: dict[int, tuple] = {i: (studies.study_ids[i], _not_estimable(alone[i]), 0) for i in alone}
-    bar = _progress_bar(len(todo), "leave one out") if progress else None
+    bar = progress_bar(len(todo), "leave one out") if progress else None
     try:
         for i, (frame, state, notes) in zip(todo, parts):
             fits[i] = frame
@@ -497,7 +484,7 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
     alone = _sole_reporters(studies)
     fits: dict[int, pd.DataFrame] = {}
     status = []
-    bar = _progress_bar(k, "leave one out") if progress else None
+    bar = progress_bar(k, "leave one out") if progress else None
     try:
         for i in range(k):
             if i in alone:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from masem._util import check_jobs, frozen, progress_bar
 from masem.tssem import stage2
 from masem.errors import ConvergenceWarning, DataError, ModelError
 
@@ -202,10 +203,7 @@ def indirect(
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
         raise DataError(f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise DataError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise DataError(f"progress must be True or False, got {progress!r}")
+    check_jobs(n_jobs, progress)
 
     r = stage2_result.sample_vector.to_numpy()
     V = stage2_result.acov.to_numpy()
@@ -221,9 +219,9 @@ def indirect(
     result = BootstrapResult(
         names=names,
         kinds=kinds,
-        estimates=_frozen(estimates),
-        draws=_frozen(draws),
-        status=_frozen(status, dtype=np.int8),
+        estimates=frozen(estimates),
+        draws=frozen(draws),
+        status=frozen(status, dtype=np.int8),
         failures=failures,
         n_boot=int(n_boot),
         seed=int(seed),
@@ -254,7 +252,7 @@ def _run(fit: stage2.TSSEM2Result, r_draws: np.ndarray, k: int, n_jobs: int, pro
     else:
         parallel = joblib.Parallel(n_jobs=workers, return_as="generator")
         parts = parallel(joblib.delayed(_refit_chunk)(fit, r_draws[idx]) for idx in chunks)
-    bar = _progress_bar(n_boot) if progress else None
+    bar = progress_bar(n_boot, "bootstrap") if progress else None
     try:
         for idx, (values, codes, messages) in zip(chunks, parts):
             draws[idx] = values
@@ -266,19 +264,6 @@ def _run(fit: stage2.TSSEM2Result, r_draws: np.ndarray, k: int, n_jobs: int, pro
         if bar is not None:
             bar.close()
     return draws, status, tuple(failures)
-
-
-def _progress_bar(total: int):
-    # tqdm.auto draws a widget in a notebook, but without ipywidgets it first warns (on import)
-    # and then falls back to the text bar anyway; go to the text bar directly in that case, which
-    # Jupyter shows updating in place, like a terminal.
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        from tqdm import tqdm
-    else:
-        from tqdm.auto import tqdm
-    return tqdm(total=total, desc="bootstrap", unit="fit")
 
 
 def _refit_chunk(original: stage2.TSSEM2Result, r_draws: np.ndarray):
@@ -377,12 +362,6 @@ def _report_unusable(result: BootstrapResult) -> None:
             ConvergenceWarning,
             stacklevel=3,
         )
-
-
-def _frozen(a, dtype=float) -> np.ndarray:
-    out = np.array(a, dtype=dtype, copy=True)
-    out.setflags(write=False)
-    return out
 
 
 def interval_table(

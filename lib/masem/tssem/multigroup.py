@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import linalg, stats
 from statsmodels.stats.multitest import multipletests
 
+from masem._util import frozen
 from masem.data import StudyDatabase
 from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
@@ -66,7 +67,6 @@ from masem.tssem.stage2 import (
     _check_model_variables,
     _definitions,
     _fit_indices,
-    _frozen,
     _Problem,
     _stage1_inputs,
     _start_values,
@@ -933,10 +933,9 @@ def _fit_joint(
         np.add.at(counts, idx, 1.0)
     x0 /= counts  # a shared parameter starts at the mean of the groups' start values
     r = np.concatenate([g.r for g in groups])
-    chol_inv = linalg.block_diag(
+    chol_inv = frozen(linalg.block_diag(
         *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
-    )
-    chol_inv.setflags(write=False)
+    ))
     problem = _Problem(joint, r, chol_inv)
     sol = problem.solve(x0)
     if not sol.converged:
@@ -1016,20 +1015,14 @@ def _fit_joint(
         iterations=sol.iterations,
         grad_norm=sol.grad_norm,
         _names=joint.names,
-        _estimates=_frozen(x),
-        _vcov=_frozen(vcov),
+        _estimates=frozen(x),
+        _vcov=frozen(vcov),
         _rows=tuple(rows),
         _defined=tuple(defined),
         _fit=tuple(fit.items()),
         _group_fit=tuple(tuple(row.items()) for row in group_rows),
-        _implied=tuple(_frozen(part["sigma"]) for part in parts),
-        _index=tuple(_readonly_index(idx) for idx in index),
+        _implied=tuple(frozen(part["sigma"]) for part in parts),
+        _index=tuple(frozen(idx, dtype=int) for idx in index),
         _data=tuple(groups),
         _ram=ram,
     )
-
-
-def _readonly_index(idx: np.ndarray) -> np.ndarray:
-    out = np.array(idx, dtype=int, copy=True)
-    out.setflags(write=False)
-    return out

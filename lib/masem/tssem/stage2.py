@@ -50,6 +50,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, optimize, special, stats
 
+from masem._util import frozen
 from masem.model.definitions import evaluate as evaluate_definition
 from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
@@ -94,9 +95,7 @@ class _Problem:
     @classmethod
     def from_cholesky(cls, evaluator: Evaluator, r: np.ndarray, chol: np.ndarray) -> _Problem:
         # L^-1 once: each evaluation is then two small matrix products.
-        chol_inv = linalg.solve_triangular(chol, np.eye(len(r)), lower=True)
-        chol_inv.setflags(write=False)
-        return cls(evaluator, r, chol_inv)
+        return cls(evaluator, r, frozen(linalg.solve_triangular(chol, np.eye(len(r)), lower=True)))
 
     def with_data(self, r: np.ndarray) -> _Problem:
         """The same model and weight matrix fitted to other correlations (what refit() solves)."""
@@ -713,8 +712,8 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     return RefitResult(
         names=ev.names,
         defined_names=tuple(defined),
-        estimates=_frozen(sol.x),
-        defined_values=_frozen(d_values),
+        estimates=frozen(sol.x),
+        defined_values=frozen(d_values),
         chi2=max(sol.f, 0.0),
         converged=sol.converged,
         message=sol.message,
@@ -906,17 +905,17 @@ def _fit(
         iterations=sol.iterations,
         grad_norm=sol.grad_norm,
         _names=ev.names,
-        _estimates=_frozen(x),
-        _vcov=_frozen(vcov),
-        _ci=_frozen(ci),
+        _estimates=frozen(x),
+        _vcov=frozen(vcov),
+        _ci=frozen(ci),
         _rows=tuple(rows),
         _defined=d_rows,
         _fit=tuple(fit.items()),
-        _implied=_frozen(sigma),
-        _A=_frozen(st["A"]),
-        _S=_frozen(st["S"]),
-        _sample=_frozen(r),
-        _acov=_frozen(V),
+        _implied=frozen(sigma),
+        _A=frozen(st["A"]),
+        _S=frozen(st["S"]),
+        _sample=frozen(r),
+        _acov=frozen(V),
         _problem=problem,
     )
 
@@ -997,12 +996,6 @@ def _loading_start(R: np.ndarray, i: int, others: list[int]) -> float:
     else:
         estimate = 0.5
     return float(np.clip(estimate, 0.1, 0.95))
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    out = np.array(a, dtype=float, copy=True)
-    out.setflags(write=False)
-    return out
 
 
 def _check_identified(sol: _Solution, ev: Evaluator) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from masem._util import choose, frozen
 from masem.tssem.stage1._common import (
     StudyData,
     cell_counts,
@@ -33,14 +34,6 @@ __all__ = ["TSSEM1Result", "UniRResult", "tssem1", "uni_r"]
 
 _METHODS = ("REM", "FEM")
 _RE_TYPES = ("Diag", "Symm", "Zero")
-
-
-def _readonly(a: np.ndarray | None) -> np.ndarray | None:
-    if a is None:
-        return None
-    out = np.array(a, dtype=float)
-    out.flags.writeable = False
-    return out
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -311,8 +304,8 @@ def tssem1(
     >>> s1.pooled.shape, s1.vcov.index.tolist()
     ((3, 3), ['b_a', 'c_a', 'c_b'])
     """
-    method_u = _choose(method, _METHODS, "method")
-    re_type_c = _choose(re_type, _RE_TYPES, "re_type")
+    method_u = choose(method, _METHODS, "method")
+    re_type_c = choose(re_type, _RE_TYPES, "re_type")
     data = prepare_studies(matrices, n, variables)
     nonpd = _nonpd_studies(data)
     if method_u == "FEM":
@@ -321,14 +314,6 @@ def tssem1(
         result = _rem_result(data, re_type_c, nonpd)
     _warn_pooled(result)
     return result
-
-
-def _choose(value: Any, options: tuple[str, ...], name: str) -> str:
-    if isinstance(value, str):
-        for option in options:
-            if value.lower() == option.lower():
-                return option
-    raise ModelError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}.")
 
 
 def _nonpd_studies(data: StudyData) -> tuple[str, ...]:
@@ -344,11 +329,11 @@ def _common(data: StudyData, rho: np.ndarray, vcov: np.ndarray) -> dict[str, Any
         "total_n": int(data.n.sum()),
         "n_studies": data.k,
         "_variables": data.variables,
-        "_pooled": _readonly(vechs_inverse(rho, data.p)),
-        "_pooled_se": _readonly(vechs_inverse(se, data.p, diagonal=np.nan)),
-        "_vcov": _readonly(vcov),
-        "_k_cell": _readonly(k_cell),
-        "_n_cell": _readonly(n_cell),
+        "_pooled": frozen(vechs_inverse(rho, data.p)),
+        "_pooled_se": frozen(vechs_inverse(se, data.p, diagonal=np.nan)),
+        "_vcov": frozen(vcov),
+        "_k_cell": frozen(k_cell),
+        "_n_cell": frozen(n_cell),
     }
 
 
@@ -445,11 +430,11 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         Q_p=q_p,
         nonpd_studies=nonpd,
         _fit=tuple((key, float(value)) for key, value in rem_fit.items()),
-        _tau2=_readonly(vechs_inverse(tau2, data.p, diagonal=np.nan)),
-        _tau2_se=_readonly(vechs_inverse(tau2_se, data.p, diagonal=np.nan)) if re_type != "Zero" else None,
-        _i2=_readonly(vechs_inverse(fit.i2, data.p, diagonal=np.nan)),
-        _tau2_matrix=_readonly(fit.tau),
-        _vcov_all=_readonly(fit.vcov_all),
+        _tau2=frozen(vechs_inverse(tau2, data.p, diagonal=np.nan)),
+        _tau2_se=frozen(vechs_inverse(tau2_se, data.p, diagonal=np.nan)) if re_type != "Zero" else None,
+        _i2=frozen(vechs_inverse(fit.i2, data.p, diagonal=np.nan)),
+        _tau2_matrix=frozen(fit.tau),
+        _vcov_all=frozen(fit.vcov_all),
         _vcov_all_labels=tuple(labels + tau_labels),
         **_common(data, fit.rho, fit.vcov_all[:q, :q]),
     )
@@ -606,9 +591,9 @@ def uni_r(matrices: Sequence[Any], n: Sequence[float], variables: Sequence[str] 
         n_harmonic=float(total.size / np.sum(1.0 / total)),
         n_studies=data.k,
         _variables=data.variables,
-        _r_mean=_readonly(vechs_inverse(mean, data.p)),
-        _r_se=_readonly(vechs_inverse(np.sqrt(se2), data.p, diagonal=np.nan)),
-        _r_sd=_readonly(vechs_inverse(sd, data.p, diagonal=np.nan)),
-        _k=_readonly(k_cell),
-        _n=_readonly(n_cell),
+        _r_mean=frozen(vechs_inverse(mean, data.p)),
+        _r_se=frozen(vechs_inverse(np.sqrt(se2), data.p, diagonal=np.nan)),
+        _r_sd=frozen(vechs_inverse(sd, data.p, diagonal=np.nan)),
+        _k=frozen(k_cell),
+        _n=frozen(n_cell),
     )

@@ -1,0 +1,67 @@
+"""Small helpers every layer shares: one progress bar, one option check, one read-only array.
+
+Private to masem (any of its modules may use them; nothing here is public API). Keep this module
+free of imports beyond numpy and :mod:`masem.errors`, so that every layer can depend on it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from masem.errors import DataError, ModelError
+
+
+def progress_bar(total: int, desc: str, unit: str = "fit"):
+    """A tqdm progress bar on stderr, counting ``total`` steps of ``unit``.
+
+    tqdm and ipywidgets are imported only when a bar is asked for. ``tqdm.auto`` draws a widget
+    in a notebook, but without ipywidgets it first warns and then falls back to the text bar
+    anyway; so without ipywidgets the text bar is used directly (Jupyter shows it updating in
+    place, like a terminal).
+    """
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def choose(value: object, options: Sequence[str], name: str, error: type[ValueError] = ModelError) -> str:
+    """The option ``value`` names, matched case-insensitively, in its canonical spelling.
+
+    ``error`` is the exception raised for anything else: :class:`~masem.ModelError` (the default)
+    for an option of a model or method, :class:`~masem.DataError` where the function reports
+    every bad argument as a data problem (the univariate meta-analysis functions).
+    """
+    if isinstance(value, str):
+        for option in options:
+            if value.lower() == option.lower():
+                return option
+    raise error(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}.")
+
+
+def frozen(values: ArrayLike | None, dtype: type | np.dtype = float) -> np.ndarray | None:
+    """A read-only copy of ``values`` as an array of ``dtype`` (None keeps the dtype; None values stay None).
+
+    Results store their arrays this way, so that nothing a caller does to the arrays it reads
+    (or passed in) changes a result.
+    """
+    if values is None:
+        return None
+    out = np.array(values, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def check_jobs(n_jobs: object, progress: object) -> None:
+    """Refuse an ``n_jobs`` that is not a positive integer or -1, or a ``progress`` that is not a bool."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise DataError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise DataError(f"progress must be True or False, got {progress!r}.")
