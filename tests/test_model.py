@@ -230,3 +230,27 @@ def test_jacobian_matches_finite_differences(computed: bool) -> None:
     else:
         assert ev.n_constraints == 6  # a..f have free error variances; g's is fixed at 1
         np.testing.assert_allclose(state["Jh"], _finite_jacobian(ev, theta, "h"), atol=1e-8)
+
+
+def test_with_observed_reorders_without_a_second_parse(monkeypatch) -> None:
+    """RAMModel.with_observed(order) equals lavaan_to_ram(syntax, order), and tssem2 reads its model once."""
+    import masem
+    from masem.model import syntax
+
+    text = "F =~ a*x1 + x2 + x3\ny ~ F + start(0.3)*x4\nx4 ~~ y\nind := a*2"
+    order = ["x4", "x3", "y", "x2", "x1"]
+    again = lavaan_to_ram(text).with_observed(order)
+    direct = lavaan_to_ram(text, order)
+    assert (again.observed, again.latent, again.cells) == (direct.observed, direct.latent, direct.cells)
+    assert [(d.name, d.expression) for d in again.definitions] == [(d.name, d.expression) for d in direct.definitions]
+    assert again.parameters.equals(direct.parameters)
+    assert again.A.equals(direct.A) and again.S.equals(direct.S)
+    with pytest.raises(ModelError, match="observed must list each observed variable"):
+        lavaan_to_ram(text).with_observed(["x1"])
+
+    calls = []
+    parse = syntax._parse
+    monkeypatch.setattr("masem.model.ram._parse", lambda model: calls.append(model) or parse(model))
+    ex = masem.example_data("Becker92")
+    masem.tssem2(masem.tssem1(ex.matrices, ex.n), "Math ~ Spatial + Verbal")
+    assert len(calls) == 1

@@ -5,6 +5,7 @@ One parse gives one :class:`RAMModel`; the estimators (:mod:`masem.tssem`, and n
 :class:`Evaluator`. Nothing here fits a model.
 """
 
-from masem.model.ram import Evaluator, RAMModel, lavaan_to_ram, model_variables
+from masem.model.implied import Evaluator
+from masem.model.ram import RAMModel, lavaan_to_ram, model_variables
 
 __all__ = ["Evaluator", "RAMModel", "lavaan_to_ram", "model_variables"]

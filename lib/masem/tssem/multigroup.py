@@ -831,7 +831,7 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
         _check_model_variables(probe, variables, where=f"group {group!r}: ", missing_error=DataError)
     first = inputs[0][0]
     used = [v for v in first if v in probe.observed]
-    ram = lavaan_to_ram(model, used)
+    ram = probe.with_observed(used)
     groups = []
     for (group, _), (variables, pooled, acov, total_n, method) in zip(items, inputs):
         r, V = _subset(variables, pooled, acov, used)
@@ -887,7 +887,7 @@ def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal"
             f"{what}: {item.strip()!r} is an error variance, which diag_constraints=False computes from "
             "diag(Sigma) = 1 in each group rather than estimates; use diag_constraints=True to constrain it"
         )
-    if name in ram._label_values():
+    if name in ev.fixed_labels:
         raise ModelError(f"{what}: the label {name!r} is fixed in the model; list free parameters only")
     raise ModelError(
         f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or an "

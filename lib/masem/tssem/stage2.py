@@ -538,7 +538,7 @@ def tssem2(
     probe = lavaan_to_ram(model)
     _check_model_variables(probe, variables)
     used = [v for v in variables if v in probe.observed]
-    ram = lavaan_to_ram(model, used)
+    ram = probe.with_observed(used)
     r, V = _subset(variables, pooled, acov, used)
     try:
         chol = np.linalg.cholesky(V)
