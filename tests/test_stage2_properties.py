@@ -47,7 +47,9 @@ from scipy import stats
 from masem.effects import vechs, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 import masem.tssem.stage2 as stage2
-from masem.tssem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
+from masem.tssem import _wls
+from masem.lrt import compare
+from masem.tssem.stage2 import RefitResult, TSSEM2Result, refit, tssem2
 from conftest import Stage1, make_stage1
 
 
@@ -310,8 +312,8 @@ def test_undefined_definition_warns() -> None:
 
 
 def test_non_convergence_warns(monkeypatch) -> None:
-    solve = stage2._Problem.solve
-    monkeypatch.setattr(stage2._Problem, "solve", lambda self, x0, extra=None: solve(self, x0, extra, max_iter=1))
+    solve = _wls.Problem.solve
+    monkeypatch.setattr(_wls.Problem, "solve", lambda self, x0, extra=None: solve(self, x0, extra, max_iter=1))
     with pytest.warns(ConvergenceWarning, match="stage 2 did not converge after 1 iterations"):
         result = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_MODEL)
     assert not result.converged and "NOT converged" in repr(result)
@@ -457,10 +459,12 @@ def test_refit_reuses_the_model_and_skips_inference(monkeypatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("refit must not parse the syntax or compute standard errors / fit indices")
 
-    for name in ("lavaan_to_ram", "_fit_indices", "_vcov", "_rmsea_interval", "_profile_intervals"):
+    for name in ("lavaan_to_ram", "fit_indices", "estimate_covariance", "profile_intervals"):
         monkeypatch.setattr(stage2, name, forbidden)
-    monkeypatch.setattr(stage2._Problem, "hessian", forbidden)
-    monkeypatch.setattr(stage2._Problem, "from_cholesky", forbidden)  # L^-1 of V is reused too
+    for name in ("fit_indices", "parameter_covariance", "_rmsea_interval", "profile_intervals"):
+        monkeypatch.setattr(_wls, name, forbidden)
+    monkeypatch.setattr(_wls.Problem, "hessian", forbidden)
+    monkeypatch.setattr(_wls.Problem, "from_cholesky", forbidden)  # L^-1 of V is reused too
     out = refit(res, r)
     assert out.converged and out.iterations > 0 and out.grad_norm < 1e-6
     assert out.chi2 > 0.0
@@ -539,8 +543,8 @@ def test_refit_not_identified_raises() -> None:
 
 def test_refit_non_convergence_warns(monkeypatch) -> None:
     res = tssem2(make_stage1(HUNTER, HUNTER_VARS), HUNTER_MODEL)
-    solve = stage2._Problem.solve
-    monkeypatch.setattr(stage2._Problem, "solve", lambda self, x0, extra=None: solve(self, x0, extra, max_iter=1))
+    solve = _wls.Problem.solve
+    monkeypatch.setattr(_wls.Problem, "solve", lambda self, x0, extra=None: solve(self, x0, extra, max_iter=1))
     with pytest.warns(ConvergenceWarning, match="refit did not converge after 1 iterations"):
         out = refit(res, res.sample_vector.to_numpy() + 0.05)
     assert not out.converged and "NOT converged" in repr(out)

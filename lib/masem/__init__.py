@@ -32,6 +32,7 @@ from masem.effects import (
     z_to_r,
 )
 from masem.errors import ConvergenceWarning, DataError, ModelError, collect_notes
+from masem.lrt import compare
 from masem.meta import (
     EggerResult,
     FailsafeResult,
@@ -92,7 +93,6 @@ from masem.tssem import (
     TSSEM1Result,
     TSSEM2Result,
     UniRResult,
-    compare,
     equality_tests,
     indirect,
     loading_table,

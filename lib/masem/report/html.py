@@ -32,7 +32,8 @@ from masem.effects import z_to_r
 from masem.errors import collect_notes
 from masem.model import lavaan_to_ram
 from masem.tssem.stage1 import tssem1
-from masem.tssem.stage2 import compare, tssem2
+from masem.lrt import compare
+from masem.tssem.stage2 import tssem2
 from masem.report.tables import APATable, apa_fit, apa_parameters, format_ci, format_number, format_p
 from masem.meta.univariate import meta
 

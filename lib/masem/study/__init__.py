@@ -1,7 +1,7 @@
 """The study layer: checks and comparisons built from whole analyses (stage 1 + stage 2).
 
-- :mod:`masem.study.robustness`: leave one study out, analysis variants side by side, the
-  univariate-r approach as a stage-2 input;
+- :mod:`masem.study.robustness`: leave one study out, analysis variants side by side;
+- :mod:`masem.study.variants`: the analysis variants, the univariate-r approach as a stage-2 input;
 - :mod:`masem.study.recovery`: parameter recovery by simulation (bias, RMSE, coverage);
 - :mod:`masem.study.compare_levels`: the same relations at several levels of analysis.
 """
@@ -16,16 +16,8 @@ from masem.study.recovery import (
     recovery_truth,
     without_moderators,
 )
-from masem.study.robustness import (
-    LeaveOneOutResult,
-    PooledMatrix,
-    Variant,
-    VariantComparison,
-    compare_variants,
-    default_variants,
-    leave_one_out,
-    uni_r_pooled,
-)
+from masem.study.robustness import LeaveOneOutResult, VariantComparison, compare_variants, leave_one_out
+from masem.study.variants import PooledMatrix, Variant, default_variants, uni_r_pooled
 
 __all__ = [
     "LeaveOneOutResult",

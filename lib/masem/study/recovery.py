@@ -42,13 +42,8 @@ from scipy import integrate, stats
 from masem._util import check_jobs, progress_bar
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.study.robustness import (
-    PooledMatrix,
-    Variant,
-    _check_model,
-    _parameter_frame,
-    _variant_stage1,
-)
+from masem.study._common import check_model, parameter_frame
+from masem.study.variants import PooledMatrix, Variant, check_variants, variant_stage1
 from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
 from masem.tssem.stage2 import tssem2
 
@@ -264,7 +259,7 @@ def recovery_truth(
     White, H. (1982). Maximum likelihood estimation of misspecified models. *Econometrica*, 50,
     1-25.
     """
-    model = _check_model(model)
+    model = check_model(model)
     matrix = expected_matrix(population, variables, design, corrected)
     labels = vechs_labels(list(matrix.columns))
     fits, srmr = [], None
@@ -284,7 +279,7 @@ def recovery_truth(
                 f"the model cannot be fitted to the expected matrix ({fit.message}); it cannot "
                 "define true values. Check the model against the population's variables."
             )
-        fits.append(_parameter_frame(fit))
+        fits.append(parameter_frame(fit))
         srmr = float(fit.fit_stats()["SRMR"]) if srmr is None else srmr
     weighted, unweighted = fits
     table = pd.DataFrame(
@@ -443,10 +438,10 @@ def _one_replication(
                 # Notes of single fits (a tau2 at its bound) are expected in a simulation; what
                 # matters, convergence, is read from the results and reported as a status.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                stage1, _, _ = _variant_stage1(db, variables, approach)
+                stage1, _, _ = variant_stage1(db, variables, approach)
                 fit = tssem2(stage1, model)
             converged = fit.converged and getattr(stage1, "converged", True)
-            frame = _parameter_frame(fit).assign(status="ok" if converged else "not converged")
+            frame = parameter_frame(fit).assign(status="ok" if converged else "not converged")
         except (DataError, ModelError) as exc:
             frame = template.assign(status=f"failed: {exc}")
         frames.append(frame.assign(rep=rep, seed=seed, approach=approach.name))
@@ -536,7 +531,7 @@ def parameter_recovery(
     >>> res.summary()  # doctest: +SKIP
     """
     variables = _check_population(population, variables)
-    model = _check_model(model)
+    model = check_model(model)
     design = _check_design(design, population)
     for name, value, low in (("n_reps", n_reps, 2), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -544,12 +539,7 @@ def parameter_recovery(
     n_studies = design.n_studies if n_studies is None else n_studies
     if isinstance(n_studies, bool) or not isinstance(n_studies, numbers.Integral) or n_studies < 3:
         raise DataError(f"n_studies must be an integer of at least 3, got {n_studies!r}.")
-    approaches = default_approaches() if approaches is None else tuple(approaches)
-    if not approaches or not all(isinstance(a, Variant) for a in approaches):
-        raise DataError(f"approaches must be a non-empty sequence of masem.Variant, got {approaches!r}.")
-    names = [a.name for a in approaches]
-    if len(set(names)) != len(names):
-        raise DataError(f"approach names must be unique, got {names}.")
+    approaches = check_variants(default_approaches() if approaches is None else approaches, "approach")
     check_jobs(n_jobs, progress)
 
     truths = {}

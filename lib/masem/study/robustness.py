@@ -9,8 +9,8 @@ Two questions a reader of a meta-analytic structural equation model should ask b
   several choices (fixed vs random effects, corrected vs observed correlations, published studies
   only, TSSEM vs the univariate-r approach) and returns one tidy table.
 
-:class:`PooledMatrix` and :func:`uni_r_pooled` let :func:`masem.tssem2` fit a model to any pooled
-matrix with a given sampling covariance, which is how the univariate-r approach is fitted here.
+The variants themselves (:class:`~masem.Variant`, the univariate-r approach as a stage-2 input)
+are in :mod:`masem.study.variants`.
 """
 
 from __future__ import annotations
@@ -27,163 +27,17 @@ import numpy as np
 import pandas as pd
 
 from masem._util import check_jobs, progress_bar
-from masem.tssem.stage1._common import prepare_studies, weighted_mean_matrix
 from masem.data import StudyDatabase, StudyMatrices
-from masem.effects import olkin_siotani, vechs_inverse, vechs_labels
+from masem.effects import olkin_siotani, vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.tssem.stage1 import UniRResult, tssem1, uni_r
-from masem.tssem.stage2 import TSSEM2Result, tssem2
+from masem.study._common import check_model, parameter_frame, select
+from masem.study.variants import PooledMatrix, Variant, check_variants, default_variants, variant_stage1
+from masem.tssem import TSSEM2Result, gls_terms, tssem1, tssem2
 
-__all__ = [
-    "LeaveOneOutResult",
-    "PooledMatrix",
-    "Variant",
-    "VariantComparison",
-    "compare_variants",
-    "default_variants",
-    "leave_one_out",
-    "uni_r_pooled",
-]
+__all__ = ["LeaveOneOutResult", "VariantComparison", "compare_variants", "leave_one_out"]
 
 # Viechtbauer & Cheung (2010) flag a study whose DFBETAS exceeds 1 in absolute value.
 DFBETAS_CUTOFF = 1.0
-# inspect() writes loadings in semopy's form (indicator ~ factor), so they count as paths
-_TYPES = {"~": "path", "~~": "covariance", ":=": "defined"}
-
-
-# ----------------------------------------------------------------------------------------------
-# A pooled matrix that stage 2 can fit
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, repr=False, eq=False)
-class PooledMatrix:
-    """A pooled correlation matrix with its sampling covariance: the input :func:`masem.tssem2` needs.
-
-    Attributes
-    ----------
-    pooled : pandas.DataFrame
-        p x p correlation matrix (unit diagonal).
-    vcov : pandas.DataFrame
-        q x q sampling covariance of its correlations, vechs order, labels ``row_col``.
-    total_n : int
-        The sample size stage 2 reports fit statistics for.
-    method : str
-        How the matrix was pooled (shown in the stage-2 result).
-    """
-
-    pooled: pd.DataFrame
-    vcov: pd.DataFrame
-    total_n: int
-    method: str
-
-    @property
-    def variables(self) -> list[str]:
-        return list(self.pooled.columns)
-
-    def __repr__(self) -> str:
-        return (
-            f"PooledMatrix(method={self.method!r}, variables={len(self.variables)}, "
-            f"total_n={self.total_n})"
-        )
-
-
-def uni_r_pooled(result: UniRResult) -> PooledMatrix:
-    """The univariate-r approach as a stage-2 input: mean correlations treated as one sample.
-
-    The univariate-r approach (Viswesvaran & Ones, 1995) pools each correlation on its own and then
-    fits the structural model as if the matrix of mean correlations came from a single sample
-    whose size is the harmonic mean of the per-correlation total N. Here that single sample is
-    given the sampling covariance of a normal sample of that size, the Olkin-Siotani covariance
-    at the mean matrix divided by the harmonic N, and the model is fitted by the same WLS stage 2
-    as TSSEM. Fitting the mean matrix by maximum likelihood as if it were a covariance matrix
-    would give wrong standard errors for a correlation structure (Cudeck, 1989); with a single
-    normal sample, WLS with this weight and ML agree asymptotically (Browne, 1984). Using the
-    same stage 2 makes a comparison with TSSEM a comparison of the stage-1 inputs only.
-
-    Parameters
-    ----------
-    result : UniRResult
-        A :func:`masem.uni_r` result.
-
-    Returns
-    -------
-    PooledMatrix
-        ``pooled`` = ``result.r_mean``, ``vcov`` = Olkin-Siotani(r_mean) / n_harmonic,
-        ``total_n`` = the harmonic N rounded, ``method="univariate r"``.
-
-    Raises
-    ------
-    DataError
-        If the mean matrix is not positive definite (the approach cannot fit it).
-
-    References
-    ----------
-    Browne, M. W. (1984). Asymptotically distribution-free methods for the analysis of covariance
-    structures. *British Journal of Mathematical and Statistical Psychology*, 37, 62-83.
-    Cudeck, R. (1989). Analysis of correlation matrices using covariance structure models.
-    *Psychological Bulletin*, 105, 317-327.
-    Viswesvaran, C., & Ones, D. S. (1995). Theory testing: Combining psychometric meta-analysis
-    and structural equations modeling. *Personnel Psychology*, 48, 865-885.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import masem
-    >>> r = [np.array([[1, .5], [.5, 1]]), np.array([[1, .3], [.3, 1]])]
-    >>> masem.uni_r_pooled(masem.uni_r(r, [100, 300])).total_n
-    400
-    """
-    if not isinstance(result, UniRResult):
-        raise DataError(f"result must be a masem.uni_r() result, got {type(result).__name__}.")
-    mean = result.r_mean
-    smallest = float(np.linalg.eigvalsh(mean.to_numpy()).min())
-    if smallest <= 0:
-        raise DataError(
-            f"the univariate-r mean matrix is not positive definite (smallest eigenvalue {smallest:.3g}); "
-            "the approach cannot fit a model to it. Use tssem1, or drop variables with few studies."
-        )
-    labels = vechs_labels(result.variables)
-    acov = olkin_siotani(mean.to_numpy(), result.n_harmonic)
-    return PooledMatrix(
-        pooled=mean,
-        vcov=pd.DataFrame(acov, index=labels, columns=labels),
-        total_n=int(round(result.n_harmonic)),
-        method="univariate r",
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers shared by both checks
-# ----------------------------------------------------------------------------------------------
-def _parameter_frame(fit: TSSEM2Result) -> pd.DataFrame:
-    """parameter, type, estimate, se, ci_lower, ci_upper of every free parameter and definition."""
-    table = fit.inspect().drop_duplicates("label")
-    return pd.DataFrame(
-        {
-            "parameter": table["label"].to_numpy(),
-            "type": table["op"].map(_TYPES).to_numpy(),
-            "estimate": table["Estimate"].to_numpy(dtype=float),
-            "se": table["Std. Err"].to_numpy(dtype=float),
-            "ci_lower": table["ci.lower"].to_numpy(dtype=float),
-            "ci_upper": table["ci.upper"].to_numpy(dtype=float),
-        }
-    )
-
-
-def _check_model(model: Any) -> str:
-    if not isinstance(model, str) or not model.strip():
-        raise ModelError(f"model must be lavaan syntax in a non-empty str, got {model!r}.")
-    return model
-
-
-def _select(frame: pd.DataFrame, parameters: Sequence[str] | None, available: Sequence[str]) -> pd.DataFrame:
-    if parameters is None:
-        return frame
-    if isinstance(parameters, str) or not isinstance(parameters, Sequence):
-        raise DataError(f"parameters must be a list of parameter labels, got {parameters!r}.")
-    unknown = [p for p in parameters if p not in set(available)]
-    if unknown:
-        raise DataError(f"unknown parameter(s) {unknown}; the model has {list(available)}.")
-    return frame[frame["parameter"].isin(list(parameters))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,7 +91,7 @@ class LeaveOneOutResult:
         study with the largest absolute influence), ``dfbetas`` (of that study) and ``n_flagged``
         (studies with |DFBETAS| > 1).
         """
-        table = _select(self._table, parameters, self._parameters())
+        table = select(self._table, parameters, self._parameters())
         valid = table.dropna(subset=["estimate"])
         rows = []
         for name, group in valid.groupby("parameter", sort=False):
@@ -262,7 +116,7 @@ class LeaveOneOutResult:
         """The ``top`` studies with the largest absolute influence on ``parameter``."""
         if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
             raise DataError(f"top must be a positive integer, got {top!r}.")
-        rows = _select(self._table, [parameter], self._parameters()).dropna(subset=["estimate"])
+        rows = select(self._table, [parameter], self._parameters()).dropna(subset=["estimate"])
         order = rows["influence"].abs().sort_values(ascending=False, kind="stable").index
         return rows.loc[order[:top]].reset_index(drop=True)
 
@@ -357,7 +211,7 @@ def leave_one_out(
         raise DataError(
             f"studies must be a StudyMatrices (db.matrices(variables)), got {type(studies).__name__}."
         )
-    model = _check_model(model)
+    model = check_model(model)
     if not isinstance(method, str) or method.upper() not in ("REM", "FEM"):
         raise ModelError(f"method must be 'REM' or 'FEM', got {method!r}.")
     method = method.upper()
@@ -392,12 +246,13 @@ def leave_one_out(
 
 def _sole_reporters(studies: StudyMatrices) -> dict[int, list[str]]:
     """Studies that alone report a correlation: without them the cell cannot be pooled."""
-    data = prepare_studies(studies.matrices, studies.n, studies.variables)
-    alone = np.flatnonzero(data.observed.sum(axis=0) == 1)
-    labels = vechs_labels(list(data.variables))
+    rows, cols = vechs_indices(len(studies.variables))
+    observed = np.array([~np.isnan(m.to_numpy(dtype=float)[rows, cols]) for m in studies.matrices])
+    alone = np.flatnonzero(observed.sum(axis=0) == 1)
+    labels = vechs_labels(list(studies.variables))
     out: dict[int, list[str]] = {}
     for cell in alone:
-        out.setdefault(int(np.flatnonzero(data.observed[:, cell])[0]), []).append(labels[cell])
+        out.setdefault(int(np.flatnonzero(observed[:, cell])[0]), []).append(labels[cell])
     return out
 
 
@@ -420,7 +275,7 @@ def _one_exact(studies: StudyMatrices, model: str, method: str, omit: int):
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     fit, more = _fit_stage2(stage1, model)
     converged = stage1.converged and fit.converged
-    return _parameter_frame(fit), ("ok" if converged else "not converged"), len(notes) + len(more)
+    return parameter_frame(fit), ("ok" if converged else "not converged"), len(notes) + len(more)
 
 
 def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, progress: bool):
@@ -454,20 +309,11 @@ def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, pro
 
 def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
     full_stage1 = tssem1(studies.matrices, studies.n, method="REM")
-    data = prepare_studies(studies.matrices, studies.n, studies.variables)
-    acov = olkin_siotani(weighted_mean_matrix(data))
-    tau = full_stage1.tau2_matrix.to_numpy()
-    k, q = data.r.shape
-    info = np.zeros((k, q, q))
-    score = np.zeros((k, q))
-    for i in range(k):
-        cells = np.flatnonzero(data.observed[i])
-        block = np.ix_(cells, cells)
-        w = np.linalg.inv(acov[block] / data.n[i] + tau[block])
-        info[i][block] = w
-        score[i, cells] = w @ data.r[i, cells]
+    terms = gls_terms(studies.matrices, studies.n, studies.variables, full_stage1.tau2_matrix.to_numpy())
+    info, score, n = terms.information, terms.score, terms.n
+    k = len(n)
     total_info, total_score = info.sum(axis=0), score.sum(axis=0)
-    variables = list(data.variables)
+    variables = list(terms.variables)
     labels = vechs_labels(variables)
 
     def pooled(information: np.ndarray, scores: np.ndarray, n: float) -> PooledMatrix:
@@ -480,7 +326,7 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
             method="REM (tau2 fixed)",
         )
 
-    full = tssem2(pooled(total_info, total_score, data.n.sum()), model)
+    full = tssem2(pooled(total_info, total_score, n.sum()), model)
     alone = _sole_reporters(studies)
     fits: dict[int, pd.DataFrame] = {}
     status = []
@@ -490,9 +336,9 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
             if i in alone:
                 status.append((studies.study_ids[i], _not_estimable(alone[i]), 0))
             else:
-                stage1 = pooled(total_info - info[i], total_score - score[i], data.n.sum() - data.n[i])
+                stage1 = pooled(total_info - info[i], total_score - score[i], n.sum() - n[i])
                 fit, notes = _fit_stage2(stage1, model)
-                fits[i] = _parameter_frame(fit)
+                fits[i] = parameter_frame(fit)
                 status.append((studies.study_ids[i], "ok" if fit.converged else "not converged", len(notes)))
             if bar is not None:
                 bar.update(1)
@@ -503,7 +349,7 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
 
 
 def _influence_table(full: TSSEM2Result, fits: Mapping[int, pd.DataFrame], study_ids: list[str]) -> pd.DataFrame:
-    reference = _parameter_frame(full)
+    reference = parameter_frame(full)
     frames = []
     for i, sid in enumerate(study_ids):
         frame = fits.get(i)
@@ -545,57 +391,6 @@ def _warn_problems(status: pd.DataFrame) -> None:
             )
 
 
-# ----------------------------------------------------------------------------------------------
-# Analysis variants
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Variant:
-    """One way of analysing the database (see :func:`compare_variants`).
-
-    Attributes
-    ----------
-    name : str
-        Label in tables and figures.
-    method : {"REM", "FEM", "univariate r"}
-        Stage 1: TSSEM random or fixed effects, or the univariate-r approach (:func:`uni_r_pooled`).
-    corrected : bool
-        Correct each study's correlations for unreliability (:meth:`StudyDatabase.matrices`).
-    subset : mapping, optional
-        Moderator conditions for :meth:`StudyDatabase.subset`, e.g. ``{"published": 1}``.
-    """
-
-    name: str
-    method: str = "REM"
-    corrected: bool = False
-    subset: Mapping[str, object] | None = None
-
-
-_VARIANT_METHODS = ("REM", "FEM", "univariate r")
-
-
-def default_variants() -> tuple[Variant, ...]:
-    """The reference analysis (REM, observed correlations, all studies) and one change at a time.
-
-    Returns
-    -------
-    tuple of Variant
-        ``REM (reference)``, ``FEM``, ``corrected for unreliability``, ``published only`` and
-        ``univariate r``.
-
-    Examples
-    --------
-    >>> [v.name for v in default_variants()]
-    ['REM (reference)', 'FEM', 'corrected for unreliability', 'published only', 'univariate r']
-    """
-    return (
-        Variant("REM (reference)"),
-        Variant("FEM", method="FEM"),
-        Variant("corrected for unreliability", corrected=True),
-        Variant("published only", subset=MappingProxyType({"published": 1})),
-        Variant("univariate r", method="univariate r"),
-    )
-
-
 @dataclass(frozen=True, repr=False, eq=False)
 class VariantComparison:
     """Result of :func:`compare_variants` (immutable; tables are returned as copies).
@@ -621,7 +416,7 @@ class VariantComparison:
 
     def summary(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
         """Estimates side by side: one row per parameter, one column per variant."""
-        table = _select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
+        table = select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
         wide = table.pivot(index="parameter", columns="variant", values="estimate")
         order = list(dict.fromkeys(table["parameter"]))
         return wide.loc[order, [v.name for v in self.variants]].rename_axis(columns=None)
@@ -636,7 +431,7 @@ class VariantComparison:
     def interval_table(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
         """Columns parameter, method (the variant), estimate, lower, upper: the input of
         :func:`masem.plots.interval_plot` (a dot-and-whisker plot by variant)."""
-        table = _select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
+        table = select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
         return pd.DataFrame(
             {
                 "parameter": table["parameter"].to_numpy(),
@@ -649,14 +444,6 @@ class VariantComparison:
 
     def __repr__(self) -> str:
         return f"VariantComparison(variants={[v.name for v in self.variants]})"
-
-
-def _variant_stage1(database: StudyDatabase, variables: list[str], variant: Variant):
-    db = database.subset(**dict(variant.subset)) if variant.subset else database
-    m = db.matrices(variables, corrected=variant.corrected)
-    if variant.method == "univariate r":
-        return uni_r_pooled(uni_r(m.matrices, m.n)), len(m.n), int(m.n.sum())
-    return tssem1(m.matrices, m.n, method=variant.method), len(m.n), int(m.n.sum())
 
 
 def compare_variants(
@@ -711,28 +498,18 @@ def compare_variants(
         raise DataError(f"database must be a StudyDatabase (masem.read_database), got {type(database).__name__}.")
     if isinstance(variables, str) or not isinstance(variables, Sequence):
         raise DataError(f"variables must be a list of construct codes, got {variables!r}.")
-    model = _check_model(model)
-    variants = default_variants() if variants is None else tuple(variants)
-    if not variants:
-        raise DataError("variants is empty; give at least one Variant.")
-    for v in variants:
-        if not isinstance(v, Variant):
-            raise DataError(f"variants must hold masem.Variant objects, got {v!r}.")
-        if v.method not in _VARIANT_METHODS:
-            raise ModelError(f"variant {v.name!r}: method must be one of {list(_VARIANT_METHODS)}, got {v.method!r}.")
+    model = check_model(model)
+    variants = check_variants(default_variants() if variants is None else variants)
     names = [v.name for v in variants]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DataError(f"variant names must be unique; {repeated} occur more than once.")
 
     fits, frames, sizes = {}, [], []
     for v in variants:
         try:
-            stage1, k, n = _variant_stage1(database, list(variables), v)
+            stage1, k, n = variant_stage1(database, list(variables), v)
             fits[v.name] = tssem2(stage1, model)
         except (DataError, ModelError) as exc:
             raise type(exc)(f"variant {v.name!r}: {exc}") from None
-        frames.append(_parameter_frame(fits[v.name]).assign(variant=v.name))
+        frames.append(parameter_frame(fits[v.name]).assign(variant=v.name))
         sizes.append({"variant": v.name, "k": k, "N": n})
     table = pd.concat(frames, ignore_index=True)
     reference = table[table["variant"] == names[0]].set_index("parameter")["estimate"]

@@ -2,6 +2,8 @@
 
 - :mod:`masem.tssem.stage1`: pool the studies' correlation matrices (REM, FEM, univariate r);
 - :mod:`masem.tssem.stage2`: fit a lavaan model to the pooled matrix by WLS; :func:`refit`;
+  the engine and the results' base class (:class:`Stage2Result`) are in the private
+  :mod:`masem.tssem._wls`, which the multi-group fit shares;
 - :mod:`masem.tssem.multigroup`: stage 1 per subgroup and one joint stage-2 model;
 - :mod:`masem.tssem.indirect`: parametric-bootstrap intervals of parameters and ``:=`` effects;
 - :mod:`masem.tssem.loadings`, :mod:`masem.tssem.residuals`: reading a fitted model.
@@ -17,19 +19,22 @@ from masem.tssem.multigroup import (
     tssem2_multigroup,
 )
 from masem.tssem.residuals import residual_table
-from masem.tssem.stage1 import TSSEM1Result, UniRResult, tssem1, uni_r
-from masem.tssem.stage2 import RefitResult, TSSEM2Result, compare, refit, tssem2
+from masem.tssem.stage1 import GLSTerms, TSSEM1Result, UniRResult, gls_terms, tssem1, uni_r
+from masem.tssem._wls import Stage2Result
+from masem.tssem.stage2 import RefitResult, TSSEM2Result, refit, tssem2
 
 __all__ = [
     "BootstrapResult",
+    "GLSTerms",
     "MultigroupTSSEM2Result",
     "RefitResult",
+    "Stage2Result",
     "SubgroupTSSEM1Result",
     "TSSEM1Result",
     "TSSEM2Result",
     "UniRResult",
-    "compare",
     "equality_tests",
+    "gls_terms",
     "indirect",
     "interval_table",
     "loading_table",

@@ -61,17 +61,21 @@ from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, RAMModel, lavaan_to_ram
 from masem.tssem.stage1 import TSSEM1Result, tssem1
-from masem.tssem.stage2 import (
+from masem.tssem._wls import (
     Z_975,
-    _check_identified,
-    _check_model_variables,
-    _definitions,
-    _fit_indices,
-    _Problem,
-    _stage1_inputs,
-    _start_values,
-    _subset,
-    _vcov,
+    Problem,
+    Stage2Result,
+    check_counts,
+    check_model_variables,
+    defined_estimates,
+    estimate_covariance,
+    fit_indices,
+    solve,
+    stage1_inputs,
+    start_values,
+    subset_variables,
+    warn_negative_variances,
+    warn_undefined,
 )
 
 __all__ = [
@@ -397,11 +401,39 @@ class _Group:
 class _JointEvaluator:
     """The groups' RAM models side by side: one parameter vector, the groups' correlations stacked.
 
-    Exposes what :class:`masem.tssem.stage2._Problem` needs of an evaluator (``evaluate``, ``n``,
+    Exposes what :class:`masem.tssem._wls.Problem` needs of an evaluator (``evaluate``, ``n``,
     ``names``, ``n_constraints``), so the joint WLS problem is solved, and its Hessian taken, by
     the stage-2 machinery unchanged: a block-diagonal weight matrix makes the stacked problem the
     sum of the groups' fit functions.
     """
+
+    @classmethod
+    def sharing(cls, ev: Evaluator, groups: list[str], equal: tuple[str, ...]) -> _JointEvaluator:
+        """One joint parameter per name in ``equal``, one per group and name for the others."""
+        shared = set(equal)
+        positions: dict[object, int] = {}
+        joint_names: list[str] = []
+        index = []
+        for group in groups:
+            idx = []
+            for name in ev.names:
+                key = name if name in shared else (name, group)
+                if key not in positions:
+                    positions[key] = len(joint_names)
+                    joint_names.append(name if name in shared else f"{name}[{group}]")
+                idx.append(positions[key])
+            index.append(np.array(idx, dtype=int))
+        return cls(ev, index, tuple(joint_names))
+
+    def start(self, group_starts: list[np.ndarray]) -> np.ndarray:
+        """Joint start values: a shared parameter starts at the mean of the groups' start values."""
+        x0 = np.zeros(self.n)
+        counts = np.zeros(self.n)
+        for idx, x in zip(self.index, group_starts):
+            np.add.at(x0, idx, x)
+            np.add.at(counts, idx, 1.0)
+        x0 /= counts
+        return x0
 
     def __init__(self, ev: Evaluator, index: list[np.ndarray], names: tuple[str, ...]):
         self.ev = ev
@@ -434,7 +466,7 @@ class _JointEvaluator:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class MultigroupTSSEM2Result:
+class MultigroupTSSEM2Result(Stage2Result):
     """Result of :func:`tssem2_multigroup` (immutable; DataFrames are built fresh on every access).
 
     Attributes
@@ -454,45 +486,33 @@ class MultigroupTSSEM2Result:
     method : str
         The stage-1 method.
     diag_constraints : bool
+        Whether the error variances were free parameters under diag(Sigma) = 1.
     converged, message, iterations, grad_norm
         Optimiser report of the joint fit.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> stage1 = {"first three": masem.tssem1(list(ex.matrices.values())[:3], ex.n[:3], method="FEM"),
+    ...           "last three": masem.tssem1(list(ex.matrices.values())[3:], ex.n[3:], method="FEM")}
+    >>> fit = masem.tssem2_multigroup(stage1, "Math ~ Spatial + Verbal", equal="all")
+    >>> fit.groups, fit.equal
+    (('first three', 'last three'), ('MathonSpatial', 'MathonVerbal'))
     """
 
-    model: str
     groups: tuple[str, ...]
     equal: tuple[str, ...]
-    variables: tuple[str, ...]
-    latent: tuple[str, ...]
-    n: int
     n_by_group: tuple[int, ...]
-    method: str
-    diag_constraints: bool
-    converged: bool
-    message: str
-    iterations: int
-    grad_norm: float
-    _names: tuple[str, ...] = field(repr=False)
-    _estimates: np.ndarray = field(repr=False)
-    _vcov: np.ndarray = field(repr=False)
     _rows: tuple = field(repr=False)
     _defined: tuple = field(repr=False)
-    _fit: tuple = field(repr=False)
     _group_fit: tuple = field(repr=False)
     _implied: tuple[np.ndarray, ...] = field(repr=False)
     _index: tuple[np.ndarray, ...] = field(repr=False)
     _data: tuple[_Group, ...] = field(repr=False)
     _ram: RAMModel = field(repr=False)
 
-    @property
-    def coefficients(self) -> pd.Series:
-        """Free parameter estimates of the joint model: ``name`` if equal across groups, else ``name[group]``."""
-        return pd.Series(self._estimates.copy(), index=list(self._names), name="Estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Sampling covariance matrix of the joint free parameters."""
-        names = list(self._names)
-        return pd.DataFrame(self._vcov.copy(), index=names, columns=names)
+    _family = "tssem2_multigroup()"
 
     @property
     def implied(self) -> dict[str, pd.DataFrame]:
@@ -513,19 +533,7 @@ class MultigroupTSSEM2Result:
             rows.append((group, lval, op, rval, label, shared, est, s, est - Z_975 * s, est + Z_975 * s))
         for group, name, expression, value, s in self._defined:
             rows.append((group, name, ":=", expression, name, False, value, s, value - Z_975 * s, value + Z_975 * s))
-        table = pd.DataFrame(
-            rows,
-            columns=["group", "lval", "op", "rval", "label", "equal", "Estimate", "Std. Err", "ci.lower", "ci.upper"],
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = table["Estimate"] / table["Std. Err"]
-        table.insert(8, "z-value", z)
-        table.insert(9, "p-value", 2.0 * stats.norm.sf(np.abs(z)))
-        return table
-
-    def summary(self) -> pd.DataFrame:
-        """Same as :meth:`inspect`."""
-        return self.inspect()
+        return self._parameter_table(["group", "lval", "op", "rval", "label", "equal"], rows)
 
     def by_group(self, parameter: str) -> pd.DataFrame:
         """One parameter in every group: estimate, standard error and 95% Wald interval side by side.
@@ -567,33 +575,22 @@ class MultigroupTSSEM2Result:
             rows = table[~defined & (table["label"] == name)].drop_duplicates("group")
         return rows.set_index("group")[["Estimate", "Std. Err", "ci.lower", "ci.upper", "equal"]]
 
-    def fit_stats(self) -> pd.Series:
-        """chi2, df, p_value, RMSEA (multi-group, with its 90% CI), SRMR, CFI, TLI, n, AIC, BIC,
-        the independence model's chi2 and df, n_groups and n_constraints (see :func:`tssem2_multigroup`)."""
-        return pd.Series(dict(self._fit), name="fit", dtype=float)
-
     def group_fit(self) -> pd.DataFrame:
         """One row per group: n, correlations q, its share of chi2, its SRMR, its independence chi2."""
         return pd.DataFrame([dict(row) for row in self._group_fit])
 
-    def __repr__(self) -> str:
-        fit = dict(self._fit)
-        status = "converged" if self.converged else f"NOT converged ({self.message})"
-        equal = "none" if not self.equal else ", ".join(self.equal)
-        return (
-            f"MultigroupTSSEM2Result(groups={list(self.groups)}, equal=[{equal}], n={self.n}, "
-            f"free={len(self._names)}, chi2({fit['df']:g})={fit['chi2']:.4f}, p={fit['p_value']:.4g}, "
-            f"RMSEA={fit['RMSEA']:.4f}, CFI={fit['CFI']:.4f}, SRMR={fit['SRMR']:.4f}, {status})"
-        )
+    def _data_key(self) -> tuple:
+        return (self.groups, self.variables)
 
-    def _same_data(self, other: MultigroupTSSEM2Result) -> bool:
-        """Fitted to the same groups' pooled correlations (what a chi-square difference test needs)?"""
-        if self.groups != other.groups or self.variables != other.variables:
-            return False
-        return all(
-            np.allclose(a.r, b.r, rtol=0, atol=1e-12) and np.allclose(a.V, b.V, rtol=1e-10, atol=0)
-            for a, b in zip(self._data, other._data)
-        )
+    def _data_label(self) -> str:
+        return f"groups {list(self.groups)}, variables {list(self.variables)}"
+
+    def _fitted_data(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        return tuple((g.r, g.V) for g in self._data)
+
+    def _repr_head(self) -> str:
+        equal = "none" if not self.equal else ", ".join(self.equal)
+        return f"groups={list(self.groups)}, equal=[{equal}], n={self.n}"
 
 
 def tssem2_multigroup(
@@ -823,18 +820,18 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
     inputs = []
     for group, s1 in items:
         try:
-            inputs.append(_stage1_inputs(s1))
+            inputs.append(stage1_inputs(s1))
         except DataError as exc:
             raise DataError(f"group {group!r}: {exc}") from None
     probe = lavaan_to_ram(model)
     for (group, _), (variables, *_rest) in zip(items, inputs):
-        _check_model_variables(probe, variables, where=f"group {group!r}: ", missing_error=DataError)
+        check_model_variables(probe, variables, where=f"group {group!r}: ", missing_error=DataError)
     first = inputs[0][0]
     used = [v for v in first if v in probe.observed]
     ram = probe.with_observed(used)
     groups = []
     for (group, _), (variables, pooled, acov, total_n, method) in zip(items, inputs):
-        r, V = _subset(variables, pooled, acov, used)
+        r, V = subset_variables(variables, pooled, acov, used)
         try:
             chol = np.linalg.cholesky(V)
         except np.linalg.LinAlgError:
@@ -904,53 +901,60 @@ def _fit_joint(
     group_starts: list[np.ndarray] | None = None,
 ) -> MultigroupTSSEM2Result:
     """Minimise the summed WLS function with the parameters in ``equal`` shared across groups."""
-    shared = set(equal)
-    G = len(groups)
-    positions: dict[object, int] = {}
-    joint_names: list[str] = []
-    index = []
-    for group in groups:
-        idx = []
-        for name in ev.names:
-            key = name if name in shared else (name, group.name)
-            if key not in positions:
-                positions[key] = len(joint_names)
-                joint_names.append(name if name in shared else f"{name}[{group.name}]")
-            idx.append(positions[key])
-        index.append(np.array(idx, dtype=int))
-    joint = _JointEvaluator(ev, index, tuple(joint_names))
-    q_total = len(ev.rows) * G
-    if joint.n - joint.n_constraints > q_total:
-        raise ModelError(
-            f"the model is not identified: {joint.n - joint.n_constraints} free parameters over the "
-            f"groups but only {q_total} correlations; fix or equate parameters"
-        )
-    starts = group_starts if group_starts is not None else [_start_values(ev, g.r) for g in groups]
-    x0 = np.zeros(joint.n)
-    counts = np.zeros(joint.n)
-    for idx, x in zip(index, starts):
-        np.add.at(x0, idx, x)
-        np.add.at(counts, idx, 1.0)
-    x0 /= counts  # a shared parameter starts at the mean of the groups' start values
-    r = np.concatenate([g.r for g in groups])
+    joint = _JointEvaluator.sharing(ev, [g.name for g in groups], equal)
+    q_total = len(ev.rows) * len(groups)
+    check_counts(joint.n, joint.n_constraints, q_total, "over the groups ")
     chol_inv = frozen(linalg.block_diag(
         *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
     ))
-    problem = _Problem(joint, r, chol_inv)
-    sol = problem.solve(x0)
-    if not sol.converged:
-        warnings.warn(
-            f"the multi-group stage 2 did not converge after {sol.iterations} iterations "
-            f"({sol.message}); the estimates are unreliable: give start values (e.g. start(0.5)*x) "
-            "or simplify the model",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    _check_identified(sol, joint)
-    x = sol.x
-    vcov = _vcov(problem.hessian(x), sol.state["Jc"], joint.names)
+    problem = Problem(joint, np.concatenate([g.r for g in groups]), chol_inv)
+    starts = group_starts if group_starts is not None else [start_values(ev, g.r) for g in groups]
+    sol = solve(problem, joint.start(starts), "the multi-group stage 2")
+    vcov = estimate_covariance(problem, sol)
     parts = sol.state["groups"]
+    fit, group_rows = _joint_fit_statistics(ram, groups, parts, sol, joint)
+    shared = set(equal)
+    rows = tuple(
+        (g.name, c.row, c.op, c.col, c.name, int(idx[k]), ev.names[k] in shared)
+        for g, idx in zip(groups, joint.index)
+        for c, _, _, k in ev.cells
+    )
+    defined = tuple(
+        (g.name, *row)
+        for g, idx, part in zip(groups, joint.index, parts)
+        for row in defined_estimates(ev, sol.x[idx], part, vcov, index=idx)
+    )
+    warn_undefined(sorted({f"{d[1]} ({d[0]})" for d in defined if not np.isfinite(d[3])}))
+    return MultigroupTSSEM2Result(
+        model=ram.syntax,
+        groups=tuple(g.name for g in groups),
+        equal=tuple(equal),
+        variables=ram.observed,
+        latent=ram.latent,
+        n=int(sum(g.n for g in groups)),
+        n_by_group=tuple(g.n for g in groups),
+        method="/".join(sorted({g.method for g in groups})),
+        diag_constraints=diag,
+        converged=sol.converged,
+        message=sol.message,
+        iterations=sol.iterations,
+        grad_norm=sol.grad_norm,
+        _names=joint.names,
+        _estimates=frozen(sol.x),
+        _vcov=frozen(vcov),
+        _rows=rows,
+        _defined=defined,
+        _fit=tuple(fit.items()),
+        _group_fit=tuple(tuple(row.items()) for row in group_rows),
+        _implied=tuple(frozen(part["sigma"]) for part in parts),
+        _index=tuple(frozen(idx, dtype=int) for idx in joint.index),
+        _data=tuple(groups),
+        _ram=ram,
+    )
 
+
+def _joint_fit_statistics(ram: RAMModel, groups: list[_Group], parts: list[dict], sol, joint) -> tuple[dict, list]:
+    """The joint fit indices (Steiger's multi-group RMSEA) and each group's share; Heywood cases by group."""
     group_rows = []
     srmr_weighted = 0.0
     indep = 0.0
@@ -964,65 +968,13 @@ def _fit_joint(
         )
         srmr_weighted += g.n * srmr / n_total
         indep += indep_g
-        negative = [ram.variables[i] for i in range(len(ram.variables)) if part["S"][i, i] < 0.0]
-        if negative:
-            warnings.warn(
-                f"group {g.name!r}: the (error) variance of {negative} is negative (a Heywood case): the "
-                "model does not fit this group's correlations properly; consider respecifying it",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        warn_negative_variances(ram.variables, part["S"], where=f"group {g.name!r}: ")
+    q_total = sum(len(g.r) for g in groups)
     chi2 = max(sol.f, 0.0)
     df = q_total - joint.n + joint.n_constraints
-    fit = _fit_indices(chi2, df, indep, q_total, n_total, srmr_weighted, joint.n_constraints)
+    fit = fit_indices(chi2, df, indep, q_total, n_total, srmr_weighted, joint.n_constraints)
     # Steiger's (1998) multi-group RMSEA: the noncentrality is spread over G groups.
     for key in ("RMSEA", "RMSEA_lower", "RMSEA_upper"):
-        fit[key] *= math.sqrt(G)
-    fit["n_groups"] = float(G)
-
-    rows = []
-    for g, idx in zip(groups, index):
-        for c, _, _, k in ev.cells:
-            rows.append((g.name, c.row, c.op, c.col, c.name, int(idx[k]), ev.names[k] in shared))
-    defined = []
-    for g, idx, part in zip(groups, index, parts):
-        for name, (value, grad) in _definitions(ev, x[idx], part).items():
-            full = np.zeros(joint.n)
-            full[idx] = grad
-            se = math.sqrt(max(float(full @ vcov @ full), 0.0))
-            expression = next(d.expression for d in ram.definitions if d.name == name)
-            defined.append((g.name, name, expression, float(value), se))
-    undefined = sorted({f"{d[1]} ({d[0]})" for d in defined if not np.isfinite(d[3])})
-    if undefined:
-        warnings.warn(
-            f"the definition(s) {undefined} cannot be evaluated at the estimates; their rows are NaN",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    methods = sorted({g.method for g in groups})
-    return MultigroupTSSEM2Result(
-        model=ram.syntax,
-        groups=tuple(g.name for g in groups),
-        equal=tuple(equal),
-        variables=ram.observed,
-        latent=ram.latent,
-        n=int(n_total),
-        n_by_group=tuple(g.n for g in groups),
-        method="/".join(methods),
-        diag_constraints=diag,
-        converged=sol.converged,
-        message=sol.message,
-        iterations=sol.iterations,
-        grad_norm=sol.grad_norm,
-        _names=joint.names,
-        _estimates=frozen(x),
-        _vcov=frozen(vcov),
-        _rows=tuple(rows),
-        _defined=tuple(defined),
-        _fit=tuple(fit.items()),
-        _group_fit=tuple(tuple(row.items()) for row in group_rows),
-        _implied=tuple(frozen(part["sigma"]) for part in parts),
-        _index=tuple(frozen(idx, dtype=int) for idx in index),
-        _data=tuple(groups),
-        _ram=ram,
-    )
+        fit[key] *= math.sqrt(len(groups))
+    fit["n_groups"] = float(len(groups))
+    return fit, group_rows

@@ -7,5 +7,6 @@ of the private :mod:`~masem.tssem.stage1._common`.
 """
 
 from masem.tssem.stage1.pooling import TSSEM1Result, UniRResult, tssem1, uni_r
+from masem.tssem.stage1.rem import GLSTerms, gls_terms
 
-__all__ = ["TSSEM1Result", "UniRResult", "tssem1", "uni_r"]
+__all__ = ["GLSTerms", "TSSEM1Result", "UniRResult", "gls_terms", "tssem1", "uni_r"]

@@ -26,6 +26,7 @@ from masem.tssem.stage1._common import (
     StudyData,
     newton_minimize,
     patterns,
+    prepare_studies,
     spd_inverses,
     weighted_mean_matrix,
 )
@@ -413,3 +414,79 @@ def _twice_inverse(hess: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def q_pvalue(q_stat: float, q_df: int) -> float:
     return float(special.chdtrc(q_df, q_stat)) if q_df > 0 else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# The pooled correlations given T: generalised least squares, study by study
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GLSTerms:
+    """Each study's share of the GLS estimate of the pooled correlations, for a given T.
+
+    With the between-study covariance T held fixed, the maximum-likelihood estimate of rho in the
+    random-effects model is the generalised least squares solution
+
+        rho = (sum_i X_i' W_i X_i)^-1 sum_i X_i' W_i r_i,   W_i = (V_i + T)^-1,
+
+    with sampling covariance (sum_i X_i' W_i X_i)^-1 (Cheung, 2013). Keeping each study's
+    information X_i' W_i X_i and score X_i' W_i r_i apart makes the estimate without any one
+    study a matter of two subtractions: the approximate leave-one-out of
+    :func:`masem.leave_one_out`.
+
+    Attributes
+    ----------
+    variables : tuple of str
+        The variables, in the order of the matrices.
+    n : numpy.ndarray
+        (k,) sample sizes.
+    information : numpy.ndarray
+        (k, q, q): X_i' W_i X_i, zero outside the correlations study i reports.
+    score : numpy.ndarray
+        (k, q): X_i' W_i r_i.
+    """
+
+    variables: tuple[str, ...]
+    n: np.ndarray
+    information: np.ndarray
+    score: np.ndarray
+
+
+def gls_terms(matrices, n, variables, tau: np.ndarray) -> GLSTerms:
+    """The per-study GLS terms of the random-effects model with the between-study covariance ``tau`` fixed.
+
+    Parameters
+    ----------
+    matrices, n, variables
+        As for :func:`masem.tssem1`.
+    tau : numpy.ndarray
+        (q, q) between-study covariance of the correlations (``TSSEM1Result.tau2_matrix``).
+
+    Returns
+    -------
+    GLSTerms
+        V_i is the Olkin-Siotani covariance at the sample-size-weighted mean matrix divided by
+        n_i, as in :func:`masem.tssem1`.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n)
+    >>> terms = gls_terms(ex.matrices, ex.n, None, s1.tau2_matrix.to_numpy())
+    >>> terms.information.shape, terms.score.shape
+    ((6, 3, 3), (6, 3))
+    """
+    data = prepare_studies(matrices, n, variables)
+    acov = olkin_siotani(weighted_mean_matrix(data))
+    k, q = data.r.shape
+    info = np.zeros((k, q, q))
+    score = np.zeros((k, q))
+    for i in range(k):
+        cells = np.flatnonzero(data.observed[i])
+        block = np.ix_(cells, cells)
+        w = np.linalg.inv(acov[block] / data.n[i] + tau[block])
+        info[i][block] = w
+        score[i, cells] = w @ data.r[i, cells]
+    return GLSTerms(variables=data.variables, n=data.n, information=info, score=score)
