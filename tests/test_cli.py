@@ -136,8 +136,8 @@ def test_run_bootstrap_matches_the_library_and_repeats_with_the_seed(tmp_path, c
     boot = masem.tssem.indirect(wald, n_boot=100, seed=5, progress=False).summary().set_index("parameter")
     written = pd.read_csv(tmp_path / "a" / "indirect_effects.csv").set_index("label")
     for name in ("HPWP_JS", "HPWP_TP"):
-        assert written.loc[name, "boot.lower"] == pytest.approx(boot.loc[name, "ci.lower"], abs=CSV_TOL)
-        assert written.loc[name, "boot.upper"] == pytest.approx(boot.loc[name, "ci.upper"], abs=CSV_TOL)
+        assert written.loc[name, "boot.lower"] == pytest.approx(boot.loc[name, "ci_lower"], abs=CSV_TOL)
+        assert written.loc[name, "boot.upper"] == pytest.approx(boot.loc[name, "ci_upper"], abs=CSV_TOL)
     assert "profile likelihood" in (tmp_path / "a" / "stage2_parameters.md").read_text(encoding="utf-8")
 
 

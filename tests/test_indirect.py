@@ -110,7 +110,7 @@ def test_bootstrap_se_agrees_with_delta_method(hunter83) -> None:
     table = result.summary().set_index("parameter")
     se_ref = {c["name"]: c["se"] for c in reference["coefficients"]}
     for name, se in se_ref.items():
-        assert table.loc[name, "boot.se"] == pytest.approx(se, rel=TOL_SE_REL), name
+        assert table.loc[name, "boot_se"] == pytest.approx(se, rel=TOL_SE_REL), name
 
     # Delta-method SE of `ind` from metaSEM's estimates and parameter covariance matrix.
     vcov = ref_matrix(reference["vcov"])
@@ -122,9 +122,9 @@ def test_bootstrap_se_agrees_with_delta_method(hunter83) -> None:
     value, grad = evaluate_definition(definition, values, len(names))
     delta_se = float(np.sqrt(grad @ vcov.to_numpy() @ grad))
     # README tolerance for defined parameters (absolute): the point estimate is metaSEM's.
-    assert table.loc["ind", "Estimate"] == pytest.approx(reference["algebras"]["ind"], abs=1e-4)
+    assert table.loc["ind", "estimate"] == pytest.approx(reference["algebras"]["ind"], abs=1e-4)
     assert value == pytest.approx(reference["algebras"]["ind"], abs=1e-4)
-    assert table.loc["ind", "boot.se"] == pytest.approx(delta_se, rel=TOL_SE_REL)
+    assert table.loc["ind", "boot_se"] == pytest.approx(delta_se, rel=TOL_SE_REL)
 
 
 def test_intervals_contain_the_estimate(hunter83) -> None:
@@ -133,14 +133,14 @@ def test_intervals_contain_the_estimate(hunter83) -> None:
     assert result.n_failed == result.n_nonconverged == 0
     assert (table["n_valid"] == N_BOOT).all()
     for col in ("ci", "bc"):
-        assert (table[f"{col}.lower"] < table["Estimate"]).all(), col
-        assert (table["Estimate"] < table[f"{col}.upper"]).all(), col
+        assert (table[f"{col}_lower"] < table["estimate"]).all(), col
+        assert (table["estimate"] < table[f"{col}_upper"]).all(), col
     # The percentile bounds are the 2.5% and 97.5% quantiles of the replications (1e-12: only
     # the rounding of alpha = 1 - level may move the interpolation).
     j = result.names.index("ind")
-    assert table.loc[j, "ci.lower"] == pytest.approx(np.quantile(result.draws[:, j], 0.025), abs=1e-12)
-    assert table.loc[j, "ci.upper"] == pytest.approx(np.quantile(result.draws[:, j], 0.975), abs=1e-12)
-    assert list(table["Estimate"][: len(fit.coefficients)]) == list(fit.coefficients)
+    assert table.loc[j, "ci_lower"] == pytest.approx(np.quantile(result.draws[:, j], 0.025), abs=1e-12)
+    assert table.loc[j, "ci_upper"] == pytest.approx(np.quantile(result.draws[:, j], 0.975), abs=1e-12)
+    assert list(table["estimate"][: len(fit.coefficients)]) == list(fit.coefficients)
 
 
 def test_same_seed_same_result(mediation) -> None:
@@ -191,7 +191,7 @@ def test_failed_replications_are_counted_and_warned() -> None:
     assert [i for i, _ in result.failures] == list(np.flatnonzero(bad))
     assert np.isnan(result.draws[result.status == boot.FAILED]).all()
     assert (result.summary()["n_valid"] == (~bad).sum()).all()
-    assert np.isfinite(result.summary()[["boot.se", "ci.lower", "ci.upper"]].to_numpy()).all()
+    assert np.isfinite(result.summary()[["boot_se", "ci_lower", "ci_upper"]].to_numpy()).all()
 
 
 def test_undefined_definitions_are_reported() -> None:
@@ -203,7 +203,7 @@ def test_undefined_definitions_are_reported() -> None:
     table = result.summary().set_index("parameter")
     assert 0 < table.loc["root", "n_valid"] < 100
     assert (table.drop(index="root")["n_valid"] == 100).all()
-    assert np.isfinite(table.loc["root", ["boot.mean", "boot.se"]].astype(float)).all()
+    assert np.isfinite(table.loc["root", ["boot_mean", "boot_se"]].astype(float)).all()
 
 
 def test_result_layout_and_immutability(mediation) -> None:

@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from masem.meta.univariate import escalc, meta, meta_regression
 from conftest import REFERENCE, load_reference
+from masem.meta.univariate import escalc, meta, meta_regression
+from vocabulary import metafor
 
 EXPECTED_DIR = REFERENCE / "expected" / "metafor"
 NAMES = sorted(p.stem for p in EXPECTED_DIR.glob("*.json")) if EXPECTED_DIR.exists() else []
@@ -47,12 +48,14 @@ ITER_RTOL = 2.5e-3
 # README tolerance for Q-profile confint bounds: 1.25e-4 absolute on the tau2 scale.
 CONFINT_ATOL = 1.25e-4
 
-MODEL_KEYS = ("k", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2", "se_tau2", "I2", "H2",
-              "QE", "QE_df", "QEp", "fitstats", "predict", "metaregression")
+# masem's names; metafor's (and the keys of tests/reference) come from docs/vocabulary.md.
+MODEL = ("k", "estimate", "se", "z", "p", "ci_lower", "ci_upper", "tau2", "tau2_se", "I2", "H2", "Q", "Q_df", "Q_p")
+MODEL_KEYS = tuple(metafor(name) for name in MODEL) + ("fitstats", "predict", "metaregression")
 FITSTATS = ("logLik", "deviance", "AIC", "BIC", "AICc")
-PREDICT = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
+PREDICT = ("pred", "se", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
 CONFINT_ROWS = ("tau^2", "tau", "I^2(%)", "H^2")
-MODERATOR_KEYS = ("k", "coefficients", "QM", "QM_df", "QMp", "QE", "QE_df", "QEp", "tau2", "se_tau2", "I2", "H2", "R2")
+MODERATOR = ("k", "coefficients", "QM", "QM_df", "QM_p", "QE", "QE_df", "QE_p", "tau2", "tau2_se", "I2", "H2", "R2")
+MODERATOR_KEYS = tuple("coefficients" if name == "coefficients" else metafor(name) for name in MODERATOR)
 
 
 @functools.cache
@@ -164,29 +167,29 @@ def test_model(name, measure, method):
     assert res.k == ref["k"]
     assert res.method == ref["method"]
     half = res.ci_upper - res.estimate
-    _location(method, res.estimate, ref["estimate"], ref["estimate"], 0.0, "estimate")
-    _rel(method, res.se, ref["se"], "se")
-    _rel(method, res.z, ref["zval"], "zval")
-    _pvalue(method, res.p, ref["pval"], "pval")
-    _location(method, res.ci_lower, ref["ci_lb"], ref["estimate"], half, "ci_lb")
-    _location(method, res.ci_upper, ref["ci_ub"], ref["estimate"], half, "ci_ub")
-    _rel(method, res.tau2, ref["tau2"], "tau2")
-    _rel(method, res.tau2_se, ref["se_tau2"], "se_tau2")
-    _rel(method, res.I2, ref["I2"], "I2")
-    _rel(method, res.H2, ref["H2"], "H2")
+    theirs = {name: ref[metafor(name)] for name in MODEL}
+    _location(method, res.estimate, theirs["estimate"], theirs["estimate"], 0.0, "estimate")
+    _rel(method, res.se, theirs["se"], "se")
+    _rel(method, res.z, theirs["z"], "z")
+    _pvalue(method, res.p, theirs["p"], "p")
+    _location(method, res.ci_lower, theirs["ci_lower"], theirs["estimate"], half, "ci_lower")
+    _location(method, res.ci_upper, theirs["ci_upper"], theirs["estimate"], half, "ci_upper")
+    for name in ("tau2", "tau2_se", "I2", "H2"):
+        _rel(method, getattr(res, name), theirs[name], name)
     # QE does not involve tau2: a closed form for every method.
-    _closed(res.Q, ref["QE"], "QE")
-    assert res.Q_df == ref["QE_df"]
-    _closed(res.Q_p, ref["QEp"], "QEp")
+    _closed(res.Q, theirs["Q"], "Q")
+    assert res.Q_df == theirs["Q_df"]
+    _closed(res.Q_p, theirs["Q_p"], "Q_p")
 
 
 @pytest.mark.parametrize(("name", "measure", "method"), MODEL_CASES)
 def test_fitstats(name, measure, method):
     ref = _expected(name)["results"][measure]["methods"][method]["fitstats"]
-    ours = _fit(name, measure, method).fitstats
+    ours = _fit(name, measure, method).fit_stats()
     assert list(ours.index) == list(FITSTATS)
     for key in FITSTATS:
-        _check(ours[key], ref[key], _fitstats_tol(method, ref["logLik"], ref[key]), key)
+        theirs = ref[metafor(key)]
+        _check(ours[key], theirs, _fitstats_tol(method, ref[metafor("logLik")], theirs), key)
 
 
 @pytest.mark.parametrize(("name", "measure", "method"), MODEL_CASES)
@@ -201,10 +204,10 @@ def test_predict(name, measure, method):
         ci_half = res.ci_upper - res.estimate
         pi_half = res.pi_upper - res.estimate if method != "FE" else 0.0
         # tanh (z2r) is 1-Lipschitz, so the z-scale tolerances also hold on the r scale.
-        _location(method, ours["pred"], ref["pred"], res.estimate, 0.0, f"{key} pred")
-        _rel(method, ours["se"], ref["se"], f"{key} se")
-        for bound, half in (("ci_lb", ci_half), ("ci_ub", ci_half), ("pi_lb", pi_half), ("pi_ub", pi_half)):
-            _location(method, ours[bound], ref[bound], res.estimate, half, f"{key} {bound}")
+        _location(method, ours["pred"], ref[metafor("pred")], res.estimate, 0.0, f"{key} pred")
+        _rel(method, ours["se"], ref[metafor("se")], f"{key} se")
+        for bound, half in (("ci_lower", ci_half), ("ci_upper", ci_half), ("pi_lower", pi_half), ("pi_upper", pi_half)):
+            _location(method, ours[bound], ref[metafor(bound)], res.estimate, half, f"{key} {bound}")
 
 
 def _typical_variance(vi: np.ndarray) -> float:
@@ -222,9 +225,10 @@ def test_confint(name, measure, method):
     vi = np.array([_num(x) for x in block["vi"]])
     s2 = _typical_variance(vi[~np.isnan(vi)])
     for row in CONFINT_ROWS:
-        _rel(method, ours.loc[row, "estimate"], ref[row]["estimate"], f"{row} estimate")
-    for col in ("ci.lb", "ci.ub"):
-        t = _num(ref["tau^2"][col])
+        _rel(method, ours.loc[row, "estimate"], ref[row][metafor("estimate", reference=False)], f"{row} estimate")
+    for col in ("ci_lower", "ci_upper"):
+        theirs = metafor(col, reference=False)  # the confint block keeps metafor's own names (ci.lb)
+        t = _num(ref["tau^2"][theirs])
         lo = max(t - CONFINT_ATOL, 0.0)
         # The tau^2 bound at the README tolerance, carried through the monotone maps
         # tau = sqrt(tau^2), I^2 = 100 tau^2 / (tau^2 + s2), H^2 = (tau^2 + s2) / s2: each
@@ -236,7 +240,7 @@ def test_confint(name, measure, method):
             "H^2": CONFINT_ATOL / s2,
         }
         for row in CONFINT_ROWS:
-            _check(ours.loc[row, col], ref[row][col], tols[row], f"{row} {col}")
+            _check(ours.loc[row, col], ref[row][theirs], tols[row], f"{row} {col}")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -254,13 +258,11 @@ def test_weighted_hs(name):
     res = meta(es["yi"], es["vi"], method="HS", weights=rows["ni"])
     assert res.k == ref["k"]
     # Everything here is closed form (HS, weighted mean, sandwich variance): README closed-form tolerance.
-    for ours, key in ((res.estimate, "estimate"), (res.se, "se"), (res.ci_lower, "ci_lb"), (res.ci_upper, "ci_ub"),
-                      (res.tau2, "tau2"), (res.tau2_se, "se_tau2"), (res.I2, "I2"), (res.H2, "H2"),
-                      (res.Q, "QE"), (res.Q_p, "QEp")):
-        _closed(ours, ref[key], key)
+    for key in ("estimate", "se", "ci_lower", "ci_upper", "tau2", "tau2_se", "I2", "H2", "Q", "Q_p"):
+        _closed(getattr(res, key), ref[metafor(key)], key)
     pred = res.predict().iloc[0]
     for key in PREDICT:
-        _closed(pred[key], ref["predict"][key], f"predict {key}")
+        _closed(pred[key], ref["predict"][metafor(key)], f"predict {key}")
     np.testing.assert_allclose(res.weights, rows["ni"] / rows["ni"].sum() * 100, rtol=1e-12)
 
 
@@ -297,28 +299,27 @@ def test_metaregression(name, measure, method, moderator):
     mr = meta_regression(es["yi"], es["vi"], _formula(ref["call"]), data=rows, method=method)
     assert mr.k == ref["k"]
     assert mr.k + mr.n_dropped == len(es)
-    coef = mr.coef
-    assert coef["name"].tolist() == [_our_name(c["name"]) for c in ref["coefficients"]]
-    for (_, ours), theirs in zip(coef.iterrows(), ref["coefficients"]):
-        what = f"{theirs['name']}"
+    coefficients = mr.coefficients
+    assert coefficients["name"].tolist() == [_our_name(c["name"]) for c in ref["coefficients"]]
+    for (_, ours), row in zip(coefficients.iterrows(), ref["coefficients"]):
+        what = f"{row['name']}"
+        theirs = {name: row[metafor(name)] for name in ("estimate", "se", "z", "p", "ci_lower", "ci_upper")}
         half = ours["ci_upper"] - ours["estimate"]
         _location(method, ours["estimate"], theirs["estimate"], theirs["estimate"], ours["se"], f"{what} estimate")
         _rel(method, ours["se"], theirs["se"], f"{what} se")
-        _location(method, ours["z"], theirs["zval"], theirs["zval"], 1.0, f"{what} zval")
-        _pvalue(method, ours["p"], theirs["pval"], f"{what} pval")
-        _location(method, ours["ci_lower"], theirs["ci_lb"], theirs["estimate"], half, f"{what} ci_lb")
-        _location(method, ours["ci_upper"], theirs["ci_ub"], theirs["estimate"], half, f"{what} ci_ub")
-    _rel(method, mr.QM, ref["QM"], "QM")
-    assert mr.QM_df == ref["QM_df"]
-    _pvalue(method, mr.QM_p, ref["QMp"], "QMp")
+        _location(method, ours["z"], theirs["z"], theirs["z"], 1.0, f"{what} z")
+        _pvalue(method, ours["p"], theirs["p"], f"{what} p")
+        _location(method, ours["ci_lower"], theirs["ci_lower"], theirs["estimate"], half, f"{what} ci_lower")
+        _location(method, ours["ci_upper"], theirs["ci_upper"], theirs["estimate"], half, f"{what} ci_upper")
+    _rel(method, mr.QM, ref[metafor("QM")], "QM")
+    assert mr.QM_df == ref[metafor("QM_df")]
+    _pvalue(method, mr.QM_p, ref[metafor("QM_p")], "QM_p")
     # QE does not involve tau2: a closed form for every method.
-    _closed(mr.QE, ref["QE"], "QE")
-    assert mr.QE_df == ref["QE_df"]
-    _closed(mr.QE_p, ref["QEp"], "QEp")
-    _rel(method, mr.tau2, ref["tau2"], "tau2")
-    _rel(method, mr.tau2_se, ref["se_tau2"], "se_tau2")
-    _rel(method, mr.I2, ref["I2"], "I2")
-    _rel(method, mr.H2, ref["H2"], "H2")
+    _closed(mr.QE, ref[metafor("QE")], "QE")
+    assert mr.QE_df == ref[metafor("QE_df")]
+    _closed(mr.QE_p, ref[metafor("QE_p")], "QE_p")
+    for name in ("tau2", "tau2_se", "I2", "H2"):
+        _rel(method, getattr(mr, name), ref[metafor(name)], name)
     if method in ITERATED and ref["R2"] is not None:
         # R2 = 100 (1 - tau2 / tau2_0) subtracts two iterated estimates, each good to 2.5e-3
         # relative: its absolute error is up to 2 x 2.5e-3 x tau2 / tau2_0 x 100 = 2 x ITER_RTOL
@@ -342,14 +343,14 @@ def test_reference_coverage(name):
                 missing += [f"confint {row}" for row in CONFINT_ROWS if row not in entry.get("confint", {})]
             if measure == "ZCOR":
                 missing += [] if "predict_r" in entry else ["predict_r"]
-            missing += [f"fitstats {key}" for key in FITSTATS if key not in entry.get("fitstats", {})]
-            missing += [f"predict {key}" for key in PREDICT if key not in entry.get("predict", {})]
+            missing += [f"fitstats {key}" for key in map(metafor, FITSTATS) if key not in entry.get("fitstats", {})]
+            missing += [f"predict {key}" for key in map(metafor, PREDICT) if key not in entry.get("predict", {})]
             for mod, mr in entry.get("metaregression", {}).items():
                 missing += [f"metaregression {mod} {key}" for key in MODERATOR_KEYS if key not in mr]
             assert not missing, f"{measure} {method} no longer covers {missing}"
     weighted = results.get("COR_vtypeAV_weights_ni_HS", {})
-    missing = [key for key in ("yi", "vi", "k", "estimate", "se", "ci_lb", "ci_ub", "tau2", "se_tau2", "I2",
-                               "H2", "QE", "QEp", "predict") if key not in weighted]
+    used = ("estimate", "se", "ci_lower", "ci_upper", "tau2", "tau2_se", "I2", "H2", "Q", "Q_p")
+    missing = [key for key in ("yi", "vi", "k", *map(metafor, used), "predict") if key not in weighted]
     assert not missing, f"COR_vtypeAV_weights_ni_HS no longer covers {missing}"
     # The development file must keep exercising meta-regression (factor moderators, dropped rows).
     if name == "dat.mcdaniel1994":

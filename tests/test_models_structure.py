@@ -296,7 +296,7 @@ def test_path_summary_agrees_with_its_sources(team_stage1, team_database) -> Non
         cause, effect = RELATIONS[row.relation]
         assert row.path == f"{cause} -> {effect}"
         assert row.r == team_stage1.pooled.loc[cause, effect]
-        assert row.r_lower < row.r < row.r_upper
+        assert row.r_ci_lower < row.r < row.r_ci_upper
         assert (row.k, row.N) == (counts.k.loc[cause, effect], counts.n.loc[cause, effect])
         assert row.estimate == params.loc[(effect, cause), "Estimate"]
         assert row.ci_lower == params.loc[(effect, cause), "ci.lower"]
@@ -351,7 +351,7 @@ def test_level_plot_one_series_per_level_and_errors() -> None:
     rows = pd.DataFrame({
         "relation": ["a -> b", "b -> c"] * 2, "level": ["individual"] * 2 + ["team"] * 2,
         "estimate": [0.2, 0.4, 0.3, 0.35], "ci_lower": [0.1, 0.3, 0.1, 0.2], "ci_upper": [0.3, 0.5, 0.5, 0.5],
-        "r": [0.3, 0.4, 0.35, 0.4], "r_lower": [0.2, 0.3, 0.2, 0.3], "r_upper": [0.4, 0.5, 0.5, 0.5],
+        "r": [0.3, 0.4, 0.35, 0.4], "r_ci_lower": [0.2, 0.3, 0.2, 0.3], "r_ci_upper": [0.4, 0.5, 0.5, 0.5],
     })
     for value in ("path", "r"):
         ax = level_plot(rows, "Levels", value=value)

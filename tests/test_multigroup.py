@@ -207,17 +207,18 @@ def test_by_group_reads_one_parameter() -> None:
     b = free.by_group("b")
     assert list(b.index) == ["service", "other"]
     # The free fit to population matrices is exact, so the estimates are the population's paths.
-    assert b["Estimate"].to_dict() == pytest.approx({"service": 0.55, "other": 0.30}, abs=1e-8)
+    assert b["estimate"].to_dict() == pytest.approx({"service": 0.55, "other": 0.30}, abs=1e-8)
     pd.testing.assert_frame_equal(free.by_group("y ~ m"), b)
     table = free.inspect().query("label == 'yonx1'").set_index("group")
-    pd.testing.assert_frame_equal(free.by_group("yonx1"), table[list(b.columns)])
-    assert (free.by_group("yonx1")["Estimate"] == free.by_group("y ~ x1")["Estimate"]).all()
+    tidy = table.rename(columns={"Estimate": "estimate", "Std. Err": "se", "ci.lower": "ci_lower", "ci.upper": "ci_upper"})
+    pd.testing.assert_frame_equal(free.by_group("yonx1"), tidy[list(b.columns)])
+    assert (free.by_group("yonx1")["estimate"] == free.by_group("y ~ x1")["estimate"]).all()
     ind = free.by_group("ind")
-    np.testing.assert_allclose(ind["Estimate"], free.by_group("a1")["Estimate"] * b["Estimate"], rtol=1e-12)
+    np.testing.assert_allclose(ind["estimate"], free.by_group("a1")["estimate"] * b["estimate"], rtol=1e-12)
     assert not b["equal"].any()
     same = masem.tssem2_multigroup(stage1, MODEL, equal="a1").by_group("a1")
-    assert same["equal"].all() and same["Estimate"].nunique() == 1
-    assert same["Estimate"].iloc[0] == pytest.approx(0.4, abs=1e-8)  # a1 is 0.4 in both populations
+    assert same["equal"].all() and same["estimate"].nunique() == 1
+    assert same["estimate"].iloc[0] == pytest.approx(0.4, abs=1e-8)  # a1 is 0.4 in both populations
     with pytest.raises(ModelError, match=r"unknown parameter 'zz'"):
         free.by_group("zz")
     with pytest.raises(ModelError, match=r"'x1 ~~ x1' is fixed at 1"):

@@ -187,8 +187,8 @@ def test_interval_plot_one_series_per_method() -> None:
             "parameter": ["a", "b", "a", "b"],
             "method": ["Wald", "Wald", "profile", "profile"],
             "estimate": [0.2, -0.1, 0.2, -0.1],
-            "lower": [0.1, -0.2, 0.12, -0.21],
-            "upper": [0.3, 0.0, 0.31, 0.01],
+            "ci_lower": [0.1, -0.2, 0.12, -0.21],
+            "ci_upper": [0.3, 0.0, 0.31, 0.01],
         }
     )
     ax = plots.interval_plot(table, "Indirect effects")
@@ -196,7 +196,12 @@ def test_interval_plot_one_series_per_method() -> None:
     assert len(ax.get_legend().get_texts()) == 2
     plt.close("all")
     with pytest.raises(DataError, match="lacks the column"):
-        plots.interval_plot(table.drop(columns="upper"), "t")
+        plots.interval_plot(table.drop(columns="ci_upper"), "t")
+    # The columns lower / upper of earlier versions still work for one release, with a warning.
+    with pytest.warns(DeprecationWarning, match="ci_lower / ci_upper"):
+        ax = plots.interval_plot(table.rename(columns={"ci_lower": "lower", "ci_upper": "upper"}), "t")
+    assert len(ax.get_legend().get_texts()) == 2
+    plt.close("all")
 
 
 def test_path_diagram_can_omit_non_significant_paths() -> None:
@@ -234,7 +239,7 @@ def test_interval_plot_centres_rows_with_fewer_methods() -> None:
     """Row "a" has two of the three methods: its two dots sit symmetrically around the row, not off to one side."""
     table = pd.DataFrame(
         {"parameter": ["a", "a", "b", "b", "b"], "method": ["m1", "m2", "m1", "m2", "m3"],
-         "estimate": [0.1, 0.2, 0.3, 0.4, 0.5], "lower": [0.0] * 5, "upper": [0.6] * 5}
+         "estimate": [0.1, 0.2, 0.3, 0.4, 0.5], "ci_lower": [0.0] * 5, "ci_upper": [0.6] * 5}
     )
     ax = plots.interval_plot(table, "t")
     y = {bars.get_label(): bars.lines[0].get_ydata() for bars in ax.containers}

@@ -68,10 +68,10 @@ def test_interval_table_collects_every_method_in_long_format() -> None:
     profile = masem.tssem2(stage1, model, intervals="profile")
     boot = masem.tssem.indirect(wald, n_boot=200, seed=7, progress=False)
     table = interval_table(wald=wald, profile=profile, bootstrap=boot)
-    assert list(table.columns) == ["parameter", "method", "estimate", "lower", "upper"]
+    assert list(table.columns) == ["parameter", "method", "estimate", "ci_lower", "ci_upper"]
     assert set(table["method"]) == {"Wald (delta method)", "profile likelihood", "parametric bootstrap"}
     assert set(table["parameter"]) == {"ab"}
-    assert (table["lower"] < table["estimate"]).all() and (table["estimate"] < table["upper"]).all()
+    assert (table["ci_lower"] < table["estimate"]).all() and (table["estimate"] < table["ci_upper"]).all()
     with pytest.raises(ValueError, match="at least one"):
         interval_table()
 

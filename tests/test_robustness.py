@@ -228,7 +228,7 @@ def test_compare_variants_layout(comparison) -> None:
     assert list(wide.index) == ["a", "ab"] and list(wide.columns) == [v.name for v in masem.default_variants()]
     assert wide.loc["ab", "FEM"] == table.query("variant == 'FEM' and parameter == 'ab'")["estimate"].item()
     ci = comparison.interval_table(["ab"])
-    assert list(ci.columns) == ["parameter", "method", "estimate", "lower", "upper"] and len(ci) == 5
+    assert list(ci.columns) == ["parameter", "method", "estimate", "ci_lower", "ci_upper"] and len(ci) == 5
     assert set(comparison.fit_table().columns) >= {"variant", "k", "N", "chi2", "df", "RMSEA"}
 
 

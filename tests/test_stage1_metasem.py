@@ -30,6 +30,7 @@ import pytest
 import masem
 from masem.tssem.stage1 import tssem1, uni_r
 from conftest import METASEM_FIT_NAMES, REFERENCE, load_reference, ref_matrix, ref_study_matrices
+from vocabulary import metasem
 
 EXPECTED_DIR = REFERENCE / "expected" / "metasem"
 EXPECTED = sorted(p.stem for p in EXPECTED_DIR.glob("*.json")) if EXPECTED_DIR.exists() else []
@@ -123,7 +124,7 @@ def test_pooled_and_coef(name, block_id):
     _assert_close(result.pooled.to_numpy(), expected.to_numpy(), 0, POOLED_ATOL, "pooled matrix")
     summary = result.summary()
     assert summary["label"].tolist() == block["coef_labels"]
-    _assert_close(summary["estimate"], block["coef"], 0, POOLED_ATOL, "coef")
+    _assert_close(summary["estimate"], block[metasem("pooled")], 0, POOLED_ATOL, "pooled")
     assert result.total_n == block["total_N"]
     assert result.n_studies == block["n_studies"]
     assert result.converged
@@ -132,20 +133,13 @@ def test_pooled_and_coef(name, block_id):
 @pytest.mark.parametrize(("name", "block_id"), CASES)
 def test_standard_errors_and_vcov(name, block_id):
     result, block, _ = _run(name, block_id)
-    _assert_close(result.summary()["se"], block["se"], SE_RTOL, 0, "se")
-    expected = ref_matrix(block["vcov"])
+    _assert_close(result.summary()["se"], block[metasem("se")], SE_RTOL, 0, "se")
+    expected = ref_matrix(block[metasem("vcov")])
     assert list(result.vcov.index) == list(expected.index)
     _assert_vcov(result.vcov.to_numpy(), expected.to_numpy(), "vcov")
 
 
-FEM_FIT = [
-    *METASEM_FIT_NAMES.items(),
-    ("df", "df"),
-    ("df_indep", "df_indep"),
-    ("AIC", "AIC"),
-    ("BIC", "BIC"),
-    ("n", "sample_size"),
-]
+FEM_FIT = [*METASEM_FIT_NAMES.items(), *((name, metasem(name)) for name in ("df", "df_indep", "AIC", "BIC", "n"))]
 
 
 @pytest.mark.parametrize(("name", "block_id"), [c for c in CASES if "FEM" in c[1]])
@@ -154,16 +148,12 @@ def test_fem_likelihoods_and_fit(name, block_id):
     assert result.method == "FEM"
     assert not caught, [str(w.message) for w in caught]
     fit = result.fit_stats()
-    for ours, theirs in (
-        ("minus2LL", "minus2LL"),
-        ("saturated_minus2LL", "saturated_minus2LL"),
-        ("independence_minus2LL", "independence_minus2LL"),
-    ):
-        _assert_close(fit[ours], block[theirs], 0, MINUS2LL_ATOL, ours)
+    for ours in ("minus2LL", "saturated_minus2LL", "independence_minus2LL"):
+        _assert_close(fit[ours], block[metasem(ours)], 0, MINUS2LL_ATOL, ours)
     assert result.minus2LL == fit["minus2LL"]
     for ours, theirs in FEM_FIT:
         _assert_close(fit[ours], block["fit"][theirs], FIT_RTOL, FIT_ATOL, ours)
-    assert fit["n_parameters"] == block["n_estimated_parameters"]  # correlations + study SDs
+    assert fit["n_parameters"] == block[metasem("n_parameters")]  # correlations + study SDs
 
 
 @pytest.mark.parametrize(("name", "block_id"), [c for c in CASES if "FEM" not in c[1]])
@@ -172,23 +162,23 @@ def test_rem_heterogeneity(name, block_id):
     assert result.method == "REM"
     assert result.re_type == block["RE.type"]
     summary = result.summary()
-    if block["tau2"]:
-        tol = np.maximum(TAU2_ATOL, TAU2_RTOL * np.abs(block["tau2"]))
-        assert np.all(np.abs(summary["tau2"].to_numpy() - block["tau2"]) <= tol), summary["tau2"]
-        _assert_close(masem.vechs(result.tau2_se.to_numpy()), block["tau2_se"], SE_RTOL, 0, "tau2 se")
+    if block[metasem("tau2")]:
+        tau2 = block[metasem("tau2")]
+        tol = np.maximum(TAU2_ATOL, TAU2_RTOL * np.abs(tau2))
+        assert np.all(np.abs(summary["tau2"].to_numpy() - tau2) <= tol), summary["tau2"]
+        _assert_close(masem.vechs(result.tau2_se.to_numpy()), block[metasem("tau2_se")], SE_RTOL, 0, "tau2 se")
     else:
         assert np.all(summary["tau2"] == 0)  # RE.type = "Zero": no between-study variance
     # rho then tau2 in both; this is where a tau2 on its bound must stay in the Hessian
     _assert_vcov(result.vcov_all.to_numpy(), ref_matrix(block["vcov_all"]).to_numpy(), "vcov_all")
-    _assert_close(summary["I2"], block["I2"], FIT_RTOL, FIT_ATOL, "I2")
-    _assert_close(result.Q, block["Q"], FIT_RTOL, FIT_ATOL, "Q")
-    assert result.Q_df == block["Q_df"]
-    _assert_close(result.Q_p, block["Q_pvalue"], FIT_RTOL, FIT_ATOL, "Q p-value")
-    _assert_close(result.minus2LL, block["minus2LL"], 0, MINUS2LL_ATOL, "-2LL")
+    _assert_close(summary["I2"], block[metasem("I2")], FIT_RTOL, FIT_ATOL, "I2")
+    _assert_close(result.Q, block[metasem("Q")], FIT_RTOL, FIT_ATOL, "Q")
+    assert result.Q_df == block[metasem("Q_df")]
+    _assert_close(result.Q_p, block[metasem("Q_p")], FIT_RTOL, FIT_ATOL, "Q p-value")
+    _assert_close(result.minus2LL, block[metasem("minus2LL")], 0, MINUS2LL_ATOL, "-2LL")
     fit = result.fit_stats()
-    assert fit["n_observed"] == block["n_observed_statistics"]
-    assert fit["n_parameters"] == block["n_estimated_parameters"]
-    assert fit["df"] == block["df"]
+    for ours in ("n_observed", "n_parameters", "df"):
+        assert fit[ours] == block[metasem(ours)], ours
 
 
 @pytest.mark.parametrize(("name", "block_id"), [c for c in CASES if "FEM" not in c[1]])
@@ -211,12 +201,13 @@ def test_uni_r(name):
     matrices, n, variables = _inputs(expected, expected["input"]["studies_used_index"])
     result = uni_r(matrices, n, variables=variables)
     block = expected["uniR1"]
-    _assert_close(result.r_mean.to_numpy(), ref_matrix(block["r_mean"]).to_numpy(), 0, POOLED_ATOL, "r_mean")
-    for ours, theirs in ((result.r_se, "r_SE"), (result.r_sd, "r_SD")):
-        _assert_close(ours.to_numpy(), ref_matrix(block[theirs]).to_numpy(), CLOSED_RTOL, CLOSED_ATOL, theirs)
-    _assert_close(result.n_harmonic, block["n_harmonic_unrounded"], CLOSED_RTOL, 0, "n_harmonic")
-    np.testing.assert_array_equal(result.pattern_n.to_numpy(), ref_matrix(block["pattern_n"]).to_numpy())
-    np.testing.assert_array_equal(result.pattern_k.to_numpy(), ref_matrix(block["pattern_k"]).to_numpy())
+    _assert_close(result.r_mean.to_numpy(), ref_matrix(block[metasem("r_mean")]).to_numpy(), 0, POOLED_ATOL, "r_mean")
+    for ours in ("r_se", "r_sd"):
+        theirs = ref_matrix(block[metasem(ours)]).to_numpy()
+        _assert_close(getattr(result, ours).to_numpy(), theirs, CLOSED_RTOL, CLOSED_ATOL, ours)
+    _assert_close(result.n_harmonic, block[metasem("n_harmonic")], CLOSED_RTOL, 0, "n_harmonic")
+    for ours in ("pattern_n", "pattern_k"):
+        np.testing.assert_array_equal(getattr(result, ours).to_numpy(), ref_matrix(block[metasem(ours)]).to_numpy())
 
 
 def test_reference_coverage():

@@ -35,7 +35,10 @@ import pytest
 import masem.tssem.stage2 as stage2
 from conftest import METASEM_FIT_NAMES, REFERENCE, ref_matrix, reference_path
 from masem.model import lavaan_to_ram
+from vocabulary import metasem
 
+# inspect()'s columns, compared with metaSEM's summary through docs/vocabulary.md.
+INSPECT = ("Estimate", "Std. Err", "z-value", "p-value", "ci.lower", "ci.upper")
 METASEM = REFERENCE / "expected" / "metasem"
 
 # README tolerances (tests/reference/README.md, "Tolerances the project must meet").
@@ -194,16 +197,17 @@ def test_wald_run(entry: Entry) -> None:
     table = _table(result)
     for ref in entry.z["coefficients"]:
         row = table.loc[_key(ref["name"])]
+        theirs = {name: ref[metasem(name)] for name in INSPECT}
         # README tolerance for path coefficients and loadings (absolute).
-        assert row["Estimate"] == pytest.approx(ref["Estimate"], abs=TOL_COEF), ref["name"]
+        assert row["Estimate"] == pytest.approx(theirs["Estimate"], abs=TOL_COEF), ref["name"]
         # README tolerance for standard errors (relative); z inherits the SE's relative error.
-        assert row["Std. Err"] == pytest.approx(ref["se"], rel=TOL_SE), ref["name"]
-        assert row["z-value"] == pytest.approx(ref["z_value"], rel=TOL_SE), ref["name"]
+        assert row["Std. Err"] == pytest.approx(theirs["Std. Err"], rel=TOL_SE), ref["name"]
+        assert row["z-value"] == pytest.approx(theirs["z-value"], rel=TOL_SE), ref["name"]
         # p is a smooth function of z; metaSEM prints p below ~1e-16 as 0, hence the absolute floor.
-        assert row["p-value"] == pytest.approx(ref["p_value"], rel=TOL_FIT_REL, abs=TOL_FIT_ABS), ref["name"]
+        assert row["p-value"] == pytest.approx(theirs["p-value"], rel=TOL_FIT_REL, abs=TOL_FIT_ABS), ref["name"]
         # Wald bounds are estimate +- 1.96 SE: the coefficient tolerance (absolute) covers both.
-        assert row["ci.lower"] == pytest.approx(ref["lbound"], abs=TOL_COEF), ref["name"]
-        assert row["ci.upper"] == pytest.approx(ref["ubound"], abs=TOL_COEF), ref["name"]
+        assert row["ci.lower"] == pytest.approx(theirs["ci.lower"], abs=TOL_COEF), ref["name"]
+        assert row["ci.upper"] == pytest.approx(theirs["ci.upper"], abs=TOL_COEF), ref["name"]
     free = {_key(name) for name in result.coefficients.index}
     assert free == {_key(c["name"]) for c in entry.z["coefficients"]}
 
@@ -216,14 +220,12 @@ def test_wald_run(entry: Entry) -> None:
     for ours, theirs in METASEM_FIT_NAMES.items():
         _close_fit(fit[ours], ref_fit[theirs], ours)
     # Counts are exact.
-    assert fit["df"] == ref_fit["df"]
-    assert fit["df_indep"] == ref_fit["df_indep"]
-    assert fit["n"] == ref_fit["sample_size"]
-    assert fit["n_constraints"] == ref_fit["n_constraints_on_S"]
+    for ours in ("df", "df_indep", "n", "n_constraints"):
+        assert fit[ours] == ref_fit[metasem(ours)], ours
     for ours in ("AIC", "BIC"):
         # AIC and BIC are chi2 minus a constant, so they carry the chi2 tolerance (relative to chi2).
-        tol = max(TOL_FIT_REL * abs(ref_fit["chisq"]), TOL_FIT_ABS)
-        assert abs(fit[ours] - ref_fit[ours]) <= tol, ours
+        tol = max(TOL_FIT_REL * abs(ref_fit[metasem("chi2")]), TOL_FIT_ABS)
+        assert abs(fit[ours] - ref_fit[metasem(ours)]) <= tol, ours
 
     ref_vcov = ref_matrix(entry.z["vcov"])
     vcov = result.vcov.rename(index=_key, columns=_key)
@@ -232,7 +234,7 @@ def test_wald_run(entry: Entry) -> None:
     # vcov elements are products of two SEs: twice the README SE tolerance, relative to se_i se_j.
     assert np.all(np.abs(ours_vcov - ref_vcov.to_numpy()) <= 2 * TOL_SE * scale)
 
-    for ours, theirs in [(result.implied, "implied_matrix"), (result.A, "A"), (result.S, "S")]:
+    for ours, theirs in [(result.implied, metasem("implied")), (result.A, "A"), (result.S, "S")]:
         ref = ref_matrix(entry.z[theirs])
         # Implied correlations and A / S entries are coefficients: README tolerance (absolute).
         np.testing.assert_allclose(ours.loc[ref.index, ref.columns], ref, rtol=0, atol=TOL_COEF, err_msg=theirs)
@@ -249,7 +251,7 @@ def _stable_bounds(lb: dict) -> set[tuple[str, str]]:
     stable = set()
     names = [c["name"] for c in lb["coefficients"]] + [a["name"].split("[")[0] for a in lb["algebras"] or []]
     for name in names:
-        for side in ("lbound", "ubound"):
+        for side in (metasem("ci.lower"), metasem("ci.upper")):
             values = [
                 b[side] for run in runs for b in run if b["name"].split("[")[0] == name
             ]
@@ -270,8 +272,8 @@ def test_profile_run(entry: Entry) -> None:
     compared = 0
     for name, ref in references:
         # README tolerance for estimates (absolute), as in the Wald run.
-        assert table.loc[_key(name), "Estimate"] == pytest.approx(ref["Estimate"], abs=TOL_COEF), name
-        for side, column in (("lbound", "ci.lower"), ("ubound", "ci.upper")):
+        assert table.loc[_key(name), "Estimate"] == pytest.approx(ref[metasem("Estimate")], abs=TOL_COEF), name
+        for side, column in ((metasem("ci.lower"), "ci.lower"), (metasem("ci.upper"), "ci.upper")):
             if (name, side) not in stable:
                 continue  # not repeatable in the reference (see _stable_bounds)
             # README tolerance for likelihood-based interval bounds (absolute).

@@ -494,7 +494,7 @@ def test_refit_result_layout_and_inputs_untouched() -> None:
     assert list(out.coefficients.index) == list(res.coefficients.index)
     assert list(out.defined.index) == ["ind"]
     table = out.summary()
-    assert list(table.columns) == ["parameter", "type", "Estimate"]
+    assert list(table.columns) == ["parameter", "type", "estimate"]
     assert list(table["parameter"]) == list(res.coefficients.index) + ["ind"]
     assert list(table["type"]) == ["parameter"] * len(res.coefficients) + ["defined"]
     assert "RefitResult(free=5, defined=1" in repr(out) and "converged" in repr(out)

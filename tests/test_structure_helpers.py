@@ -112,11 +112,11 @@ def test_loading_intervals_repeats_the_tables_it_is_given() -> None:
     profile = loading_table(masem.tssem2(stage1, ONE_FACTOR, intervals="profile"))
     side = loading_intervals(pd.concat([wald, profile]))
     assert list(side.index) == ["x1", "x2", "x3", "x4"]
-    assert list(side.columns) == ["loading", "wald_lower", "wald_upper", "profile_lower", "profile_upper",
+    assert list(side.columns) == ["loading", "wald_ci_lower", "wald_ci_upper", "profile_ci_lower", "profile_ci_upper",
                                   "explained"]
     np.testing.assert_array_equal(side["loading"], wald["loading"])
-    np.testing.assert_array_equal(side["wald_lower"], wald["ci_lower"])
-    np.testing.assert_array_equal(side["profile_upper"], profile["ci_upper"])
+    np.testing.assert_array_equal(side["wald_ci_lower"], wald["ci_lower"])
+    np.testing.assert_array_equal(side["profile_ci_upper"], profile["ci_upper"])
     np.testing.assert_array_equal(side["explained"], wald["explained"])
 
 
@@ -209,7 +209,7 @@ def test_pooled_correlations_repeat_stage1_in_either_order(team) -> None:
     assert list(table.index) == ["forward", "backward"]
     assert table.loc["forward", "r"] == stage1.pooled.loc["T_LEAD", "T_EMP"]
     assert table.loc["forward"].drop(["var1", "var2"]).equals(table.loc["backward"].drop(["var1", "var2"]))
-    assert table.loc["forward", "r_lower"] < table.loc["forward", "r"] < table.loc["forward", "r_upper"]
+    assert table.loc["forward", "r_ci_lower"] < table.loc["forward", "r"] < table.loc["forward", "r_ci_upper"]
     with pytest.raises(masem.ModelError, match=r"'x'.*\['PE'\]"):
         pooled_correlations(stage1, {"x": ("PE", "T_EMP")})
     with pytest.raises(masem.ModelError, match="'same'.*twice"):

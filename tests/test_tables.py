@@ -178,8 +178,8 @@ def awkward() -> masem.APATable:
         "relation": ["a|b *c*", 'say "hi", 50% & $5 #1 a_b {x} ~ ^ \\', "T_LEAD → T_EMP"],
         "estimate": [-0.25, 1.5, np.nan],
         "p-value": [0.0004, 0.2, 0.051],
-        "lower": [-0.4, 1.1, np.nan],
-        "upper": [-0.1, 1.9, np.nan],
+        "ci_lower": [-0.4, 1.1, np.nan],
+        "ci_upper": [-0.1, 1.9, np.nan],
         "chi2": [184.8135, 0.0, 3.0],
     })
     return masem.apa_table(frame, "Odd_cells & 100% {escaping}", "τ² and χ² are < 1_000 & more.", number=3)
@@ -322,7 +322,7 @@ def test_apa_parameters_shows_estimates_intervals_and_the_bootstrap(fits) -> Non
         assert abs(a - lo) <= HALF_3 and abs(b - hi) <= HALF_3
     boot_ab = boot.summary().set_index("parameter").loc["ab"]
     a, b = _ci(body["95% CI (bootstrap)"].iloc[-1])
-    assert abs(a - boot_ab["ci.lower"]) <= HALF_3 and abs(b - boot_ab["ci.upper"]) <= HALF_3
+    assert abs(a - boot_ab["ci_lower"]) <= HALF_3 and abs(b - boot_ab["ci_upper"]) <= HALF_3
     assert "seed 3" in table.note
     defined = masem.apa_parameters(stage2, which="defined").body
     assert defined["Parameter"].tolist() == ["ab = a*b"] and "95% CI (bootstrap)" not in defined

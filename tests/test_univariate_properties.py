@@ -74,14 +74,14 @@ def test_permutation_invariance(seed, k, method):
         np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=SAME_RTOL, atol=SAME_ATOL,
                                    err_msg=field)
     np.testing.assert_allclose(b.weights, a.weights[order], rtol=SAME_RTOL, atol=SAME_ATOL)
-    np.testing.assert_allclose(b.fitstats, a.fitstats, rtol=SAME_RTOL, atol=SAME_ATOL)
+    np.testing.assert_allclose(b.fit_stats(), a.fit_stats(), rtol=SAME_RTOL, atol=SAME_ATOL)
     if method != "FE":
         np.testing.assert_allclose(b.confint().to_numpy(), a.confint().to_numpy(), rtol=SAME_RTOL, atol=SAME_ATOL)
     x = rng.normal(size=k)
     if k >= 4:
         ma = meta_regression(y, v, pd.DataFrame({"x": x}), method=method)
         mb = meta_regression(y[order], v[order], pd.DataFrame({"x": x[order]}), method=method)
-        np.testing.assert_allclose(mb.coef[["estimate", "se"]], ma.coef[["estimate", "se"]], rtol=SAME_RTOL,
+        np.testing.assert_allclose(mb.coefficients[["estimate", "se"]], ma.coefficients[["estimate", "se"]], rtol=SAME_RTOL,
                                    atol=SAME_ATOL)
         np.testing.assert_allclose([mb.tau2, mb.QM, mb.QE], [ma.tau2, ma.QM, ma.QE], rtol=SAME_RTOL, atol=SAME_ATOL)
 
@@ -169,14 +169,14 @@ def test_qprofile_bounds_solve_their_equations(seed, k, level):
     ci = meta(y, v, method="REML").confint(level=level)
     X = np.ones((k, 1))
     alpha = 1 - level
-    for col, quantile in (("ci.lb", stats.chi2.isf(alpha / 2, k - 1)), ("ci.ub", stats.chi2.ppf(alpha / 2, k - 1))):
+    for col, quantile in (("ci_lower", stats.chi2.isf(alpha / 2, k - 1)), ("ci_upper", stats.chi2.ppf(alpha / 2, k - 1))):
         t = ci.loc["tau^2", col]
         q = _rma.gls(y, v, X, t).q
         if t > 0:
             np.testing.assert_allclose(q, quantile, rtol=1e-9, err_msg=col)
         else:
             assert q <= quantile, col
-    assert ci.loc["tau^2", "ci.lb"] <= ci.loc["tau^2", "ci.ub"]
+    assert ci.loc["tau^2", "ci_lower"] <= ci.loc["tau^2", "ci_upper"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -185,13 +185,13 @@ def test_intercept_only_regression_equals_meta(seed, k, method, test):
     y, v, _ = _data(seed, k)
     res = meta(y, v, method=method, test=test)
     mr = meta_regression(y, v, "~ 1", data=pd.DataFrame({"y": y}), method=method, test=test)
-    row = mr.coef.iloc[0]
-    assert row["name"] == "intrcpt" and len(mr.coef) == 1
+    row = mr.coefficients.iloc[0]
+    assert row["name"] == "intrcpt" and len(mr.coefficients) == 1
     for ours, theirs in ((row["estimate"], res.estimate), (row["se"], res.se), (row["z"], res.z), (row["p"], res.p),
                          (row["ci_lower"], res.ci_lower), (mr.tau2, res.tau2), (mr.tau2_se, res.tau2_se),
                          (mr.I2, res.I2), (mr.H2, res.H2), (mr.QE, res.Q)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(mr.fitstats, res.fitstats, rtol=1e-13)
+    np.testing.assert_allclose(mr.fit_stats(), res.fit_stats(), rtol=1e-13)
     assert mr.df == res.df and np.isnan(mr.QM)
 
 
@@ -205,14 +205,14 @@ def test_formula_and_frame_agree():
     frame.loc[5, "age"] = np.nan
     by_frame = meta_regression(y, v, frame, method="REML")
     by_formula = meta_regression(y, v, "~ C(design) + age", data=frame, method="REML")
-    assert by_frame.coef["name"].tolist() == ["intrcpt", "design[exp]", "design[long]", "age"]
-    assert by_formula.coef["name"].tolist() == ["intrcpt", "design[exp]", "design[long]", "age"]
-    np.testing.assert_allclose(by_frame.coef.iloc[:, 1:], by_formula.coef.iloc[:, 1:], rtol=1e-12)
+    assert by_frame.coefficients["name"].tolist() == ["intrcpt", "design[exp]", "design[long]", "age"]
+    assert by_formula.coefficients["name"].tolist() == ["intrcpt", "design[exp]", "design[long]", "age"]
+    np.testing.assert_allclose(by_frame.coefficients.iloc[:, 1:], by_formula.coefficients.iloc[:, 1:], rtol=1e-12)
     assert by_frame.k == by_formula.k == 27 and by_frame.dropped == by_formula.dropped == (4, 6, 12)
     # A Categorical sets the reference level (first category), as R's factor(levels=...).
     frame["design"] = pd.Categorical(frame["design"], categories=["long", "cross", "exp"])
     cat = meta_regression(y, v, frame, method="REML")
-    assert cat.coef["name"].tolist() == ["intrcpt", "design[cross]", "design[exp]", "age"]
+    assert cat.coefficients["name"].tolist() == ["intrcpt", "design[cross]", "design[exp]", "age"]
     np.testing.assert_allclose(cat.tau2, by_frame.tau2, rtol=1e-10)
 
 
@@ -243,8 +243,8 @@ def test_knha():
     assert t.df == 11 and z.df is None
     x = np.linspace(0, 1, 12)
     mr = meta_regression(y, v, pd.DataFrame({"x": x}), method="REML", test="knha")
-    np.testing.assert_allclose(mr.QM, mr.coef.loc[1, "z"] ** 2, rtol=1e-12)  # F(1, df) = t^2
-    np.testing.assert_allclose(mr.QM_p, mr.coef.loc[1, "p"], rtol=1e-10)
+    np.testing.assert_allclose(mr.QM, mr.coefficients.loc[1, "z"] ** 2, rtol=1e-12)  # F(1, df) = t^2
+    np.testing.assert_allclose(mr.QM_p, mr.coefficients.loc[1, "p"], rtol=1e-10)
 
 
 def test_weights():
@@ -300,9 +300,9 @@ def test_results_are_immutable():
         with pytest.raises(ValueError):
             arr[0] = 1.0
     mr = meta_regression(y, v, pd.DataFrame({"x": np.arange(8.0)}))
-    table = mr.coef
+    table = mr.coefficients
     table.loc[0, "estimate"] = 99.0
-    assert mr.coef.loc[0, "estimate"] != 99.0
+    assert mr.coefficients.loc[0, "estimate"] != 99.0
     sg = subgroup(y, v, list("aabbaabb"))
     sg.results.clear()
     assert len(sg.results) == 2
@@ -317,13 +317,13 @@ def test_summary_repr_confint_predict():
     text = repr(res)
     assert "REML" in text and "k = 6" in text and "tau^2" in text and "prediction interval" in text
     ci = res.confint()
-    assert list(ci.index) == ["tau^2", "tau", "I^2(%)", "H^2"] and list(ci.columns) == ["estimate", "ci.lb", "ci.ub"]
-    np.testing.assert_allclose(ci.loc["tau", "ci.ub"] ** 2, ci.loc["tau^2", "ci.ub"], rtol=1e-14)
+    assert list(ci.index) == ["tau^2", "tau", "I^2(%)", "H^2"] and list(ci.columns) == ["estimate", "ci_lower", "ci_upper"]
+    np.testing.assert_allclose(ci.loc["tau", "ci_upper"] ** 2, ci.loc["tau^2", "ci_upper"], rtol=1e-14)
     pred, pred_r = res.predict(), res.predict(transf="z2r")
-    np.testing.assert_allclose(pred_r[["pred", "ci_lb", "pi_ub"]], np.tanh(pred[["pred", "ci_lb", "pi_ub"]]))
+    np.testing.assert_allclose(pred_r[["pred", "ci_lower", "pi_upper"]], np.tanh(pred[["pred", "ci_lower", "pi_upper"]]))
     assert np.isnan(pred_r.loc[0, "se"])
     fe = meta(es["yi"], es["vi"], method="FE")
-    assert np.isnan(fe.pi_lower) and np.isnan(fe.tau2_se) and fe.confint()["ci.lb"].isna().all()
+    assert np.isnan(fe.pi_lower) and np.isnan(fe.tau2_se) and fe.confint()["ci_lower"].isna().all()
     assert "Fixed-effects" in repr(fe)
     mr = meta_regression(es["yi"], es["vi"], pd.DataFrame({"g": list("aabbab")}), method="DL")
     assert "Test of moderators" in repr(mr) and "g[b]" in repr(mr)

@@ -1,4 +1,4 @@
-"""Small helpers every layer shares: one progress bar, one option check, one read-only array.
+"""Small helpers every layer shares: one progress bar, one option check, one read-only array, one deprecation note.
 
 Private to masem (any of its modules may use them; nothing here is public API). Keep this module
 free of imports beyond numpy and :mod:`masem.errors`, so that every layer can depend on it.
@@ -7,6 +7,7 @@ free of imports beyond numpy and :mod:`masem.errors`, so that every layer can de
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,3 +66,26 @@ def check_jobs(n_jobs: object, progress: object) -> None:
         raise DataError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
     if not isinstance(progress, (bool, np.bool_)):
         raise DataError(f"progress must be True or False, got {progress!r}.")
+
+
+def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Warn that ``old`` (a renamed attribute or argument) still works for one release; ``new`` replaces it."""
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new} instead",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def check_level(level: object, name: str = "level", error: type[ValueError] = DataError) -> float:
+    """The coverage ``level`` of an interval (or a credibility level) as a float strictly between 0 and 1."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise error(f"{name} must be a number between 0 and 1 (e.g. 0.95); got {level!r}.")
+    if not 0.0 < float(level) < 1.0:
+        raise error(f"{name} must lie strictly between 0 and 1 (e.g. 0.95, not 95); got {level!r}.")
+    return float(level)
+
+
+def tail(level: float) -> float:
+    """1 - level, rounded to 12 decimals so that level 0.95 gives exactly 0.05 (not 0.050000000000000044)."""
+    return round(1.0 - level, 12)

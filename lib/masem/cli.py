@@ -307,9 +307,9 @@ def _with_bootstrap(table: pd.DataFrame, boot: BootstrapResult | None) -> pd.Dat
         return table
     summary = boot.summary().drop_duplicates("parameter").set_index("parameter")
     out = table.copy()
-    out["boot.se"] = out["label"].map(summary["boot.se"])
-    out["boot.lower"] = out["label"].map(summary["ci.lower"])
-    out["boot.upper"] = out["label"].map(summary["ci.upper"])
+    out["boot.se"] = out["label"].map(summary["boot_se"])
+    out["boot.lower"] = out["label"].map(summary["ci_lower"])
+    out["boot.upper"] = out["label"].map(summary["ci_upper"])
     return out
 
 

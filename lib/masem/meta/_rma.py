@@ -353,8 +353,8 @@ class ModelFit:
     se: np.ndarray
     stat: np.ndarray  # z (or t) values
     pval: np.ndarray
-    ci_lb: np.ndarray
-    ci_ub: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
     df: int | None  # residual df k - p of the t / F reference distributions; None for z
     crit: float  # critical value of the intervals
     tau: Tau2Fit
@@ -439,7 +439,7 @@ def fit_model(
 
     return ModelFit(
         k=k, p=p, method=method, test=test, level=level, beta=beta, vb=vb, se=se, stat=stat,
-        pval=pval, ci_lb=beta - crit * se, ci_ub=beta + crit * se, df=df, crit=crit, tau=tau,
+        pval=pval, ci_lower=beta - crit * se, ci_upper=beta + crit * se, df=df, crit=crit, tau=tau,
         QE=qe, QE_df=k - p, QE_p=float(special.chdtrc(k - p, qe)), s2=s2, I2=i2, H2=h2,
         weights=a / a.sum() * 100.0, QM=qm, QM_df=qm_df, QM_p=qm_p,
         fitstats=_fitstats(y, v, X, method, tau.tau2, beta),

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from scipy import stats
 
@@ -138,6 +137,8 @@ class EggerResult:
 
 def _wls(y: np.ndarray, x: np.ndarray, v: np.ndarray, level: float) -> dict:
     """Weighted least squares of y on (1, x) with weights 1 / v; t inference on k - 2 df."""
+    import statsmodels.api as sm  # statsmodels takes 0.9 s to import: only when a test is run
+
     fit = sm.WLS(y, sm.add_constant(x, has_constant="add"), weights=1.0 / v).fit()
     ci = fit.conf_int(alpha=1 - level)
     return {
@@ -227,7 +228,7 @@ def egger(result: MetaResult, model: str = "rma") -> EggerResult:
             y, v, pd.DataFrame({"sei": sei}), method=result.method, test=result.test, level=result.level,
             labels=result.labels,
         )
-    coef = mr.coef.set_index("name")
+    coef = mr.coefficients.set_index("name")
     return EggerResult(
         model="rma", method=result.method, k=result.k, statistic=float(coef.loc["sei", "z"]), df=mr.df,
         p=float(coef.loc["sei", "p"]), slope=float(coef.loc["sei", "estimate"]), slope_se=float(coef.loc["sei", "se"]),

@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from masem._util import choose
+from masem._util import check_level, choose
 from masem.errors import DataError
 
 __all__ = ["HunterSchmidtResult", "hunter_schmidt"]
@@ -253,9 +253,7 @@ def hunter_schmidt(
     0.3354
     """
     correction = choose(correction, _CORRECTIONS, "correction", DataError)
-    for name, value in (("credibility", credibility), ("level", level)):
-        if not (isinstance(value, (int, float)) and 0 < value < 1):
-            raise DataError(f"{name} must lie strictly between 0 and 1, got {value!r}.")
+    credibility, level = check_level(credibility, "credibility"), check_level(level)
     r_arr = _vector(r, "r", None)
     k = r_arr.size
     n_arr = _vector(n, "n", k)

@@ -21,7 +21,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
-from masem._util import choose, frozen
+from masem._util import check_level, choose, deprecated, frozen
 from masem.meta import _rma
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
 
@@ -44,15 +44,6 @@ _CONFINT_ROWS = ["tau^2", "tau", "I^2(%)", "H^2"]
 # --------------------------------------------------------------------------------------------
 # Input validation
 # --------------------------------------------------------------------------------------------
-
-
-def _check_level(level: Any) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
-        raise DataError(f"level must be a number between 0 and 1 (e.g. 0.95); got {level!r}.")
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise DataError(f"level must lie strictly between 0 and 1 (e.g. 0.95, not 95); got {level!r}.")
-    return level
 
 
 def _vector(x: Any, name: str, allow_missing: bool = False) -> tuple[np.ndarray, pd.Index | None]:
@@ -303,10 +294,15 @@ class _Heterogeneity:
         """Study labels, in the order of ``yi``."""
         return list(self._labels)
 
+    def fit_stats(self) -> pd.Series:
+        """logLik, deviance, AIC, BIC, AICc (restricted likelihood for REML, ML otherwise; as metafor's ``fitstats``)."""
+        return pd.Series(dict(self._fitstats), name="fit", dtype=float)
+
     @property
     def fitstats(self) -> pd.Series:
-        """logLik, deviance, AIC, BIC, AICc (restricted likelihood for REML, ML otherwise; as metafor)."""
-        return pd.Series(dict(self._fitstats), name="fitstats", dtype=float)
+        """Deprecated alias of :meth:`fit_stats` (removed in the next release)."""
+        deprecated("fitstats", "fit_stats()")
+        return self.fit_stats()
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals for tau^2, tau, I^2 (percent) and H^2 by the Q-profile method.
@@ -323,7 +319,7 @@ class _Heterogeneity:
         Viechtbauer, W. (2007). Confidence intervals for the amount of heterogeneity in
         meta-analysis. *Statistics in Medicine*, 26, 37-52.
         """
-        level = _check_level(level)
+        level = check_level(level)
         estimate = [self.tau2, self.tau, self.I2, self.H2]
         if self.method == "FE":
             lb = ub = [np.nan] * 4
@@ -331,7 +327,7 @@ class _Heterogeneity:
             t_lb, t_ub = _rma.q_profile(self._y, self._v, self._X, level)
             lb = [t_lb, np.sqrt(t_lb), 100 * t_lb / (t_lb + self._s2), (t_lb + self._s2) / self._s2]
             ub = [t_ub, np.sqrt(t_ub), 100 * t_ub / (t_ub + self._s2), (t_ub + self._s2) / self._s2]
-        return pd.DataFrame({"estimate": estimate, "ci.lb": lb, "ci.ub": ub}, index=_CONFINT_ROWS)
+        return pd.DataFrame({"estimate": estimate, "ci_lower": lb, "ci_upper": ub}, index=_CONFINT_ROWS)
 
     def _heterogeneity_lines(self) -> list[str]:
         lines = []
@@ -405,11 +401,12 @@ class MetaResult(_Heterogeneity):
         Returns
         -------
         pandas.DataFrame
-            One row: pred, se, ci_lb, ci_ub, pi_lb, pi_ub. The prediction interval is
+            One row: pred, se, ci_lower, ci_upper, pi_lower, pi_upper (metafor's ci.lb, ci.ub,
+            pi.lb, pi.ub). The prediction interval is
             pred +- crit sqrt(se^2 + tau2) (Higgins, Thompson & Spiegelhalter, 2009), with crit
             from the normal, or from t(k - 1) under knha; NaN for FE, where metafor gives none.
         """
-        level = self.level if level is None else _check_level(level)
+        level = self.level if level is None else check_level(level)
         if transf is not None and transf != "z2r":
             raise DataError(f"transf must be None or 'z2r'; got {transf!r}.")
         if self.df is None:
@@ -419,14 +416,14 @@ class MetaResult(_Heterogeneity):
         row = {
             "pred": self.estimate,
             "se": self.se,
-            "ci_lb": self.estimate - crit * self.se,
-            "ci_ub": self.estimate + crit * self.se,
-            "pi_lb": np.nan,
-            "pi_ub": np.nan,
+            "ci_lower": self.estimate - crit * self.se,
+            "ci_upper": self.estimate + crit * self.se,
+            "pi_lower": np.nan,
+            "pi_upper": np.nan,
         }
         if self.method != "FE":
             half = crit * np.sqrt(self.se**2 + self.tau2)
-            row["pi_lb"], row["pi_ub"] = self.estimate - half, self.estimate + half
+            row["pi_lower"], row["pi_upper"] = self.estimate - half, self.estimate + half
         if transf == "z2r":
             row = {key: (np.nan if key == "se" else float(np.tanh(val))) for key, val in row.items()}
         return pd.DataFrame([row])
@@ -525,7 +522,7 @@ def meta(
     MetaResult
         ``estimate``, ``se``, ``z``, ``p``, ``ci_lower``, ``ci_upper``, ``tau2``, ``tau2_se``,
         ``I2`` (percent), ``H2``, ``Q``, ``Q_df``, ``Q_p``, ``pi_lower``, ``pi_upper``,
-        ``confint()``, ``predict()``, ``fitstats``, ``summary()``.
+        ``confint()``, ``predict()``, ``fit_stats()``, ``summary()``.
 
     Notes
     -----
@@ -582,7 +579,7 @@ def meta(
     """
     method_c = choose(method, _rma.METHODS, "method", DataError)
     test_c = choose(test, _TESTS, "test", DataError)
-    level = _check_level(level)
+    level = check_level(level)
     y, v, lab = _effects(yi, vi, labels)
     _check_k(len(y), 1, method_c)
     a = None
@@ -609,8 +606,8 @@ def meta(
         se=float(fit.se[0]),
         z=float(fit.stat[0]),
         p=float(fit.pval[0]),
-        ci_lower=float(fit.ci_lb[0]),
-        ci_upper=float(fit.ci_ub[0]),
+        ci_lower=float(fit.ci_lower[0]),
+        ci_upper=float(fit.ci_upper[0]),
         Q=fit.QE,
         Q_df=fit.QE_df,
         Q_p=fit.QE_p,
@@ -657,7 +654,7 @@ class MetaRegressionResult(_Heterogeneity):
 
     Attributes
     ----------
-    coef : DataFrame (name, estimate, se, z, p, ci_lower, ci_upper); ``z`` is t under knha.
+    coefficients : DataFrame (name, estimate, se, z, p, ci_lower, ci_upper); ``z`` is t under knha.
     vcov : DataFrame, covariance of the coefficients.
     QM, QM_df, QM_p : omnibus test of the moderators (chi2, or F with (QM_df, df) under knha).
     QE, QE_df, QE_p : test for residual heterogeneity.
@@ -684,9 +681,15 @@ class MetaRegressionResult(_Heterogeneity):
         return len(self.dropped)
 
     @property
-    def coef(self) -> pd.DataFrame:
+    def coefficients(self) -> pd.DataFrame:
         """Coefficients: name, estimate, se, z (t under knha), p, ci_lower, ci_upper."""
         return pd.DataFrame(list(self._coef), columns=["name", "estimate", "se", "z", "p", "ci_lower", "ci_upper"])
+
+    @property
+    def coef(self) -> pd.DataFrame:
+        """Deprecated alias of :attr:`coefficients` (removed in the next release)."""
+        deprecated("coef", "coefficients")
+        return self.coefficients
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -699,8 +702,8 @@ class MetaRegressionResult(_Heterogeneity):
         return pd.DataFrame(self._X, index=list(self._labels), columns=list(self.names))
 
     def summary(self) -> pd.DataFrame:
-        """The coefficient table (same as ``coef``)."""
-        return self.coef
+        """The coefficient table (same as ``coefficients``)."""
+        return self.coefficients
 
     def __repr__(self) -> str:
         stat = "tval" if self.df is not None else "zval"
@@ -719,7 +722,7 @@ class MetaRegressionResult(_Heterogeneity):
             dist = f"F(df1 = {self.QM_df}, df2 = {self.df})" if self.df is not None else f"QM(df = {self.QM_df})"
             lines.append(f"Test of moderators: {dist} = {self.QM:.4f}, p {_p_text(self.QM_p)}")
         lines += ["", f"Coefficients ({round(100 * self.level)}% CI):"]
-        table = self.coef.rename(columns={"z": stat, "p": "pval", "ci_lower": "ci.lb", "ci_upper": "ci.ub"})
+        table = self.coefficients.rename(columns={"z": stat, "p": "pval", "ci_lower": "ci.lb", "ci_upper": "ci.ub"})
         table["pval"] = [_fmt_p(p) for p in table["pval"]]
         lines += table.to_string(index=False, float_format=lambda x: f"{x:.4f}").splitlines()
         return "\n".join(lines)
@@ -881,8 +884,8 @@ def meta_regression(
     Returns
     -------
     MetaRegressionResult
-        ``coef`` (names ``"intrcpt"``, ``"<column>"`` or ``"<column>[<level>]"``), ``QM``,
-        ``QE``, ``tau2`` (residual), ``I2``, ``H2``, ``R2``, ``confint()``, ``fitstats``.
+        ``coefficients`` (names ``"intrcpt"``, ``"<column>"`` or ``"<column>[<level>]"``), ``QM``,
+        ``QE``, ``tau2`` (residual), ``I2``, ``H2``, ``R2``, ``confint()``, ``fit_stats()``.
 
     Notes
     -----
@@ -913,12 +916,12 @@ def meta_regression(
     >>> df = pd.DataFrame({"yi": [0.1, 0.3, 0.35, 0.2, 0.5, 0.45], "vi": [0.02, 0.01, 0.015, 0.005, 0.03, 0.01],
     ...                    "design": ["a", "b", "b", "a", "b", "a"]})
     >>> mr = meta_regression("yi", "vi", "~ C(design)", data=df, method="FE")
-    >>> mr.coef["name"].tolist()
+    >>> mr.coefficients["name"].tolist()
     ['intrcpt', 'design[b]']
     """
     method_c = choose(method, _rma.METHODS, "method", DataError)
     test_c = choose(test, _TESTS, "test", DataError)
-    level = _check_level(level)
+    level = check_level(level)
     if data is not None and not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
     if isinstance(yi, str) or isinstance(vi, str):
@@ -952,7 +955,7 @@ def meta_regression(
     _warn_tau2(fit.tau, method_c, residual=True)
     coef = tuple(
         (names[j], float(fit.beta[j]), float(fit.se[j]), float(fit.stat[j]), float(fit.pval[j]),
-         float(fit.ci_lb[j]), float(fit.ci_ub[j]))
+         float(fit.ci_lower[j]), float(fit.ci_upper[j]))
         for j in range(len(names))
     )
     return MetaRegressionResult(

@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib import ticker
 from matplotlib.axes import Axes
 
+from masem._util import deprecated
 from masem.errors import DataError
 from masem.plots._base import _axes, _plain_log_axis, _require_columns
 
@@ -131,6 +132,16 @@ def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes |
     return ax
 
 
+def _renamed_bounds(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Accept the columns ``lower`` / ``upper`` of earlier versions for one more release."""
+    if isinstance(intervals, pd.DataFrame) and {"lower", "upper"} <= set(intervals.columns) and not (
+        {"ci_lower", "ci_upper"} & set(intervals.columns)
+    ):
+        deprecated("interval_plot with columns lower / upper", "ci_lower / ci_upper", stacklevel=4)
+        return intervals.rename(columns={"lower": "ci_lower", "upper": "ci_upper"})
+    return intervals
+
+
 def interval_plot(
     intervals: pd.DataFrame, title: str, xlabel: str = "standardized effect", ax: Axes | None = None
 ) -> Axes:
@@ -139,7 +150,8 @@ def interval_plot(
     Parameters
     ----------
     intervals : DataFrame
-        Long format with columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``.
+        Long format with columns ``parameter``, ``method``, ``estimate``, ``ci_lower``, ``ci_upper``
+        (e.g. :func:`masem.tssem.interval_table`).
     title, xlabel : str
         Figure title and the label (with units) of the horizontal axis.
     ax : Axes, optional
@@ -151,7 +163,8 @@ def interval_plot(
         Within a row, the methods that row has are spread evenly around it (a row with fewer
         methods, e.g. a moderator with two groups among one with three, stays centred).
     """
-    _require_columns(intervals, {"parameter", "method", "estimate", "lower", "upper"}, "interval_plot: the table")
+    intervals = _renamed_bounds(intervals)
+    _require_columns(intervals, {"parameter", "method", "estimate", "ci_lower", "ci_upper"}, "interval_plot: the table")
     parameters = list(dict.fromkeys(intervals["parameter"]))
     methods = list(dict.fromkeys(intervals["method"]))
     ax = _axes(ax, (7, 0.45 * len(parameters) * max(len(methods), 1) / 2 + 1.5))
@@ -165,7 +178,7 @@ def interval_plot(
                       if method in present[name] else np.nan for i, name in enumerate(parameters)])
         ax.errorbar(
             rows["estimate"], y,
-            xerr=[rows["estimate"] - rows["lower"], rows["upper"] - rows["estimate"]],
+            xerr=[rows["estimate"] - rows["ci_lower"], rows["ci_upper"] - rows["estimate"]],
             fmt="o", capsize=3, markersize=4, label=method,
         )
     ax.axvline(0, color="grey", linewidth=0.8)

@@ -362,7 +362,7 @@ def level_plot(
         Figure title.
     value : {"path", "r"}
         Draw the standardized structural paths (``estimate``, ``ci_lower``, ``ci_upper``) or the
-        pooled correlations (``r``, ``r_lower``, ``r_upper``).
+        pooled correlations (``r``, ``r_ci_lower``, ``r_ci_upper``).
     ax : Axes, optional
 
     Returns
@@ -374,7 +374,7 @@ def level_plot(
     DataError
         If ``value`` is unknown or the table lacks a column or rows.
     """
-    columns = {"path": ("estimate", "ci_lower", "ci_upper"), "r": ("r", "r_lower", "r_upper")}
+    columns = {"path": ("estimate", "ci_lower", "ci_upper"), "r": ("r", "r_ci_lower", "r_ci_upper")}
     if value not in columns:
         raise DataError(f"level_plot: value must be 'path' or 'r', got {value!r}")
     est, lower, upper = columns[value]

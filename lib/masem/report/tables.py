@@ -70,7 +70,7 @@ _HEADINGS = {
     "Estimate": "Estimate", "estimate": "Estimate", "pred": "Estimate",
     "Std. Err": "SE", "se": "SE", "z-value": "z", "z": "z",
     "p-value": "p", "p": "p", "p_value": "p", "pval": "p",
-    "boot.mean": "Bootstrap mean", "boot.se": "Bootstrap SE", "n_valid": "Valid replications",
+    "boot_mean": "Bootstrap mean", "boot_se": "Bootstrap SE", "n_valid": "Valid replications",
     "k": "k", "N": "N", "n": "N", "df": "df",
     "chi2": "χ²", "chi2_diff": "Δχ²", "df_diff": "Δdf", "RMSEA": "RMSEA", "SRMR": "SRMR",
     "CFI": "CFI", "TLI": "TLI", "AIC": "AIC", "BIC": "BIC",
@@ -86,13 +86,10 @@ _INT_COLUMNS = {"k", "N", "n", "df", "Q_df", "df_diff", "n_valid", "df_restricte
 _BOUNDED_COLUMNS = {"r", "r_mean", "r_RE", "CFI"}
 # (lower, upper, heading); "{level}" is the interval's coverage in percent.
 _CI_PAIRS = (
-    ("ci.lower", "ci.upper", "{level}% CI"),
     ("ci_lower", "ci_upper", "{level}% CI"),
-    ("ci_lb", "ci_ub", "{level}% CI"),
-    ("lower", "upper", "{level}% CI"),
-    ("bc.lower", "bc.upper", "{level}% CI (bias-corrected)"),
+    ("ci.lower", "ci.upper", "{level}% CI"),  # inspect(), which keeps metaSEM's and semopy's names
+    ("bc_lower", "bc_upper", "{level}% CI (bias-corrected)"),
     ("pi_lower", "pi_upper", "{level}% PI"),
-    ("pi_lb", "pi_ub", "{level}% PI"),
     ("cred_lower", "cred_upper", "Credibility interval"),
     ("RMSEA_lower", "RMSEA_upper", "RMSEA 90% CI"),
 )
@@ -398,8 +395,8 @@ def apa_table(
     """Format a tidy DataFrame as an APA-style table.
 
     Column headings of the library's tables become readable (``Std. Err`` -> ``SE``, ``chi2`` ->
-    ``χ²``); a pair of interval columns (``ci.lower``/``ci.upper``, ``ci_lower``/``ci_upper``,
-    ``lower``/``upper``, ``pi_lower``/``pi_upper``, ``RMSEA_lower``/``RMSEA_upper``, ...) becomes
+    ``χ²``); a pair of interval columns (``ci_lower``/``ci_upper``, ``ci.lower``/``ci.upper`` of
+    ``inspect()``, ``pi_lower``/``pi_upper``, ``RMSEA_lower``/``RMSEA_upper``, ...) becomes
     one ``[lower, upper]`` column; p-value columns are written as APA asks (``< .001``); count
     columns (``k``, ``N``, ``df``, integer dtypes) get thousands separators; text stays text.
     A DataFrame index other than the default 0, 1, ... becomes the first column.
@@ -745,9 +742,9 @@ def apa_parameters(
     if bootstrap is not None:
         boot = bootstrap.summary().drop_duplicates("parameter").set_index("parameter")
         keys = [row.label for row in table.itertuples()]
-        frame["lower"] = [boot["ci.lower"].get(k, np.nan) for k in keys]
-        frame["upper"] = [boot["ci.upper"].get(k, np.nan) for k in keys]
-        columns |= {"lower": f"{100 * bootstrap.level:g}% CI (bootstrap)", "upper": ""}
+        frame["ci_lower"] = [boot["ci_lower"].get(k, np.nan) for k in keys]
+        frame["ci_upper"] = [boot["ci_upper"].get(k, np.nan) for k in keys]
+        columns |= {"ci_lower": f"{100 * bootstrap.level:g}% CI (bootstrap)", "ci_upper": ""}
     if note is None:
         note = (
             f"TSSEM stage 2 (Cheung & Chan, 2005) on the {result.method} pooled correlations, N = {result.n:,}; "
@@ -836,16 +833,16 @@ def apa_meta(
     for name, res in results.items():
         pred = res.predict(transf=transf).iloc[0]
         rows.append({
-            "relation": str(name), "k": res.k, "estimate": pred["pred"], "ci_lb": pred["ci_lb"],
-            "ci_ub": pred["ci_ub"], "pi_lb": pred["pi_lb"], "pi_ub": pred["pi_ub"], "tau2": res.tau2,
+            "relation": str(name), "k": res.k, "estimate": pred["pred"], "ci_lower": pred["ci_lower"],
+            "ci_upper": pred["ci_upper"], "pi_lower": pred["pi_lower"], "pi_upper": pred["pi_upper"], "tau2": res.tau2,
             "I2": res.I2, "Q": res.Q, "Q_p": res.Q_p,
         })
     frame = pd.DataFrame(rows)
     levels = {res.level for res in results.values()}
     level = levels.pop() if len(levels) == 1 else 0.95
     columns = {"relation": "Relation", "k": "k", "estimate": "r" if transf else "Estimate",
-               "ci_lb": f"{_level_text(level)}% CI", "ci_ub": "", "pi_lb": f"{_level_text(level)}% PI",
-               "pi_ub": "", "tau2": "τ²", "I2": "I² (%)", "Q": "Q", "Q_p": "p(Q)"}
+               "ci_lower": f"{_level_text(level)}% CI", "ci_upper": "", "pi_lower": f"{_level_text(level)}% PI",
+               "pi_upper": "", "tau2": "τ²", "I2": "I² (%)", "Q": "Q", "Q_p": "p(Q)"}
     if note is None:
         methods = sorted({res.method for res in results.values()})
         note = (
@@ -854,7 +851,7 @@ def apa_meta(
             "PI = prediction interval for the effect in a new study; τ² = between-study variance (on the z scale); "
             "I² = share of the variation beyond sampling error; Q = homogeneity test."
         )
-    bounded = ["estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"] if transf else []
+    bounded = ["estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper"] if transf else []
     digits = {c: decimals for c in columns} | {"tau2": max(decimals, 4), "I2": 1, "Q": 2}
     return apa_table(frame, title, note, columns=columns, bounded=bounded, decimals=digits, level=level,
                      number=number)

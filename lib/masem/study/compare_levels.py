@@ -23,10 +23,10 @@ from masem.tssem.stage2 import TSSEM2Result
 __all__ = ["level_comparison", "path_summary", "pooled_correlations", "structural_paths"]
 
 _COLUMNS = [
-    "relation", "level", "path", "k", "N", "r", "r_lower", "r_upper",
+    "relation", "level", "path", "k", "N", "r", "r_ci_lower", "r_ci_upper",
     "estimate", "se", "ci_lower", "ci_upper", "p_value", "interval",
 ]
-_CORRELATION_COLUMNS = ["var1", "var2", "k", "N", "r", "r_lower", "r_upper"]
+_CORRELATION_COLUMNS = ["var1", "var2", "k", "N", "r", "r_ci_lower", "r_ci_upper"]
 _PATH_COLUMNS = [
     "effect", "cause", "label", "estimate", "se", "p_value", "ci_lower", "ci_upper", "interval",
 ]
@@ -100,7 +100,7 @@ def pooled_correlations(stage1, pairs: Mapping[str, tuple[str, str]]) -> pd.Data
     -------
     pandas.DataFrame
         Indexed by the pair names (``relation``), columns ``var1``, ``var2`` (as given), ``k`` and
-        ``N`` (studies and participants reporting the pair), ``r``, ``r_lower``, ``r_upper`` (pooled
+        ``N`` (studies and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper`` (pooled
         correlation and 95% Wald interval).
 
     Raises
@@ -232,7 +232,7 @@ def path_summary(
     -------
     pandas.DataFrame
         Columns ``relation``, ``level``, ``path`` (``"cause -> effect"``), ``k`` and ``N`` (studies
-        and participants reporting the pair), ``r``, ``r_lower``, ``r_upper`` (pooled correlation,
+        and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper`` (pooled correlation,
         95% Wald interval), ``estimate``, ``se``, ``ci_lower``, ``ci_upper``, ``p_value`` (the
         standardized path, 95% interval of the kind the fit used) and ``interval``.
 
@@ -277,7 +277,7 @@ def path_summary(
         cell, path = correlations.loc[relation], regressions.loc[(effect, cause)]
         rows.append((
             relation, level, f"{cause} -> {effect}", int(cell["k"]), int(cell["N"]),
-            float(cell["r"]), float(cell["r_lower"]), float(cell["r_upper"]),
+            float(cell["r"]), float(cell["r_ci_lower"]), float(cell["r_ci_upper"]),
             float(path["estimate"]), float(path["se"]), float(path["ci_lower"]),
             float(path["ci_upper"]), float(path["p_value"]), stage2.intervals,
         ))

@@ -429,7 +429,7 @@ class VariantComparison:
         return self._sizes.set_index("variant").join(stats).reset_index()
 
     def interval_table(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
-        """Columns parameter, method (the variant), estimate, lower, upper: the input of
+        """Columns parameter, method (the variant), estimate, ci_lower, ci_upper: the input of
         :func:`masem.plots.interval_plot` (a dot-and-whisker plot by variant)."""
         table = select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
         return pd.DataFrame(
@@ -437,8 +437,8 @@ class VariantComparison:
                 "parameter": table["parameter"].to_numpy(),
                 "method": table["variant"].to_numpy(),
                 "estimate": table["estimate"].to_numpy(),
-                "lower": table["ci_lower"].to_numpy(),
-                "upper": table["ci_upper"].to_numpy(),
+                "ci_lower": table["ci_lower"].to_numpy(),
+                "ci_upper": table["ci_upper"].to_numpy(),
             }
         )
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem._util import check_jobs, frozen, progress_bar
+from masem._util import check_jobs, check_level, frozen, progress_bar
 from masem.tssem import stage2
 from masem.errors import ConvergenceWarning, DataError, ModelError
 
@@ -94,9 +94,9 @@ class BootstrapResult:
     def summary(self) -> pd.DataFrame:
         """One row per parameter and definition.
 
-        Columns: parameter, type, Estimate (original fit), boot.mean, boot.se (standard deviation of
-        the replications, ddof = 1), ci.lower / ci.upper (percentile interval, quantiles by linear
-        interpolation), bc.lower / bc.upper (bias-corrected percentile interval), n_valid
+        Columns: parameter, type, estimate (original fit), boot_mean, boot_se (standard deviation of
+        the replications, ddof = 1), ci_lower / ci_upper (percentile interval, quantiles by linear
+        interpolation), bc_lower / bc_upper (bias-corrected percentile interval), n_valid
         (converged replications with a finite value, the ones the columns are computed from).
         """
         usable = self.status == OK
@@ -110,8 +110,8 @@ class BootstrapResult:
         return pd.DataFrame(
             rows,
             columns=[
-                "parameter", "type", "Estimate", "boot.mean", "boot.se",
-                "ci.lower", "ci.upper", "bc.lower", "bc.upper", "n_valid",
+                "parameter", "type", "estimate", "boot_mean", "boot_se",
+                "ci_lower", "ci_upper", "bc_lower", "bc_upper", "n_valid",
             ],
         )
 
@@ -166,7 +166,7 @@ def indirect(
     Returns
     -------
     BootstrapResult
-        ``summary()`` (Estimate, boot.mean, boot.se, percentile and bias-corrected intervals,
+        ``summary()`` (estimate, boot_mean, boot_se, percentile and bias-corrected intervals,
         n_valid), the raw ``draws``, per-replication ``status`` and ``failures``. Replications that
         fail or do not converge are kept in ``draws``, counted, excluded from ``summary()`` and
         reported with a :class:`masem.ConvergenceWarning`.
@@ -201,8 +201,7 @@ def indirect(
         raise DataError(f"n_boot must be an integer of at least {MIN_BOOT}, got {n_boot!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
-        raise DataError(f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+    level = check_level(level)
     check_jobs(n_jobs, progress)
 
     r = stage2_result.sample_vector.to_numpy()
@@ -354,7 +353,7 @@ def _report_unusable(result: BootstrapResult) -> None:
             stacklevel=3,
         )
     table = result.summary()
-    no_bc = table.loc[table["bc.lower"].isna() & table["n_valid"].ge(2), "parameter"].tolist()
+    no_bc = table.loc[table["bc_lower"].isna() & table["n_valid"].ge(2), "parameter"].tolist()
     if no_bc:
         warnings.warn(
             f"no bias-corrected interval for {no_bc}: the original estimate lies outside all "
@@ -382,7 +381,7 @@ def interval_table(
     Returns
     -------
     DataFrame
-        Columns ``parameter``, ``method``, ``estimate``, ``lower``, ``upper``, ready for
+        Columns ``parameter``, ``method``, ``estimate``, ``ci_lower``, ``ci_upper``, ready for
         :func:`masem.plots.interval_plot`.
     """
     frames = []
@@ -395,7 +394,7 @@ def interval_table(
         table = table[table["label"].isin(parameters)].drop_duplicates("label")
         frames.append(pd.DataFrame({
             "parameter": table["label"], "method": method, "estimate": table["Estimate"],
-            "lower": table["ci.lower"], "upper": table["ci.upper"],
+            "ci_lower": table["ci.lower"], "ci_upper": table["ci.upper"],
         }))
     if bootstrap is not None:
         table = bootstrap.summary()
@@ -403,8 +402,8 @@ def interval_table(
             parameters = list(table.loc[table["type"] == "defined", "parameter"])
         table = table[table["parameter"].isin(parameters)]
         frames.append(pd.DataFrame({
-            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["Estimate"],
-            "lower": table["ci.lower"], "upper": table["ci.upper"],
+            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["estimate"],
+            "ci_lower": table["ci_lower"], "ci_upper": table["ci_upper"],
         }))
     if not frames:
         raise ValueError("interval_table needs at least one of wald=, profile= or bootstrap=")

@@ -136,7 +136,7 @@ def loading_intervals(table: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by ``indicator`` in the order of the first fit: ``loading``, then
-        ``<interval>_lower`` and ``<interval>_upper`` for each kind of interval in the order given,
+        ``<interval>_ci_lower`` and ``<interval>_ci_upper`` for each kind of interval in the order given,
         then ``explained`` (the share of the indicator's variance the model explains).
 
     Raises
@@ -154,8 +154,8 @@ def loading_intervals(table: pd.DataFrame) -> pd.DataFrame:
     >>> profile = wald.assign(ci_lower=[0.74, 0.64], ci_upper=[0.85, 0.77], interval="profile")
     >>> side = loading_intervals(pd.concat([wald, profile]))
     >>> list(side.columns)
-    ['loading', 'wald_lower', 'wald_upper', 'profile_lower', 'profile_upper', 'explained']
-    >>> side.loc["x2", ["loading", "wald_upper", "profile_upper"]].tolist()
+    ['loading', 'wald_ci_lower', 'wald_ci_upper', 'profile_ci_lower', 'profile_ci_upper', 'explained']
+    >>> side.loc["x2", ["loading", "wald_ci_upper", "profile_ci_upper"]].tolist()
     [0.7, 0.76, 0.77]
     """
     if not isinstance(table, pd.DataFrame):
@@ -186,8 +186,8 @@ def loading_intervals(table: pd.DataFrame) -> pd.DataFrame:
     out["loading"] = first["loading"]
     for kind in dict.fromkeys(table["interval"]):
         rows = table[table["interval"] == kind].set_index("indicator")
-        out[f"{kind}_lower"] = rows["ci_lower"]
-        out[f"{kind}_upper"] = rows["ci_upper"]
+        out[f"{kind}_ci_lower"] = rows["ci_lower"]
+        out[f"{kind}_ci_upper"] = rows["ci_upper"]
     out["explained"] = first["explained"]
     return out
 

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
-from statsmodels.stats.multitest import multipletests
 
 from masem._util import frozen
 from masem.data import StudyDatabase
@@ -160,12 +159,13 @@ class SubgroupTSSEM1Result:
             )
         return pd.DataFrame(rows)
 
-    def summary(self) -> pd.DataFrame:
-        """One row per group and pooled correlation: group, var1, var2, estimate, se, CI, (tau2, I2), k, N."""
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per group and pooled correlation: group, var1, var2, estimate, se, z, p, ci_lower,
+        ci_upper (Wald, at ``level``), (tau2, I2), k, N."""
         rows, cols = vechs_indices(len(self.variables))
         frames = []
         for group, res in zip(self.groups, self._results):
-            table = res.summary().drop(columns=["label"])
+            table = res.summary(level).drop(columns=["label"])
             table.insert(0, "group", group)
             table.insert(1, "var1", [self.variables[j] for j in cols])
             table.insert(2, "var2", [self.variables[i] for i in rows])
@@ -548,7 +548,7 @@ class MultigroupTSSEM2Result(Stage2Result):
         Returns
         -------
         pandas.DataFrame
-            Indexed by group (in the order fitted): Estimate, Std. Err, ci.lower, ci.upper, and
+            Indexed by group (in the order fitted): estimate, se, ci_lower, ci_upper, and
             equal (True when the parameter is held equal across the groups).
 
         Raises
@@ -573,7 +573,8 @@ class MultigroupTSSEM2Result(Stage2Result):
                                    parameter, what="parameter")
             # A label shared by several elements is one parameter: keep its first element per group.
             rows = table[~defined & (table["label"] == name)].drop_duplicates("group")
-        return rows.set_index("group")[["Estimate", "Std. Err", "ci.lower", "ci.upper", "equal"]]
+        rows = rows.rename(columns={"Estimate": "estimate", "Std. Err": "se", "ci.lower": "ci_lower", "ci.upper": "ci_upper"})
+        return rows.set_index("group")[["estimate", "se", "ci_lower", "ci_upper", "equal"]]
 
     def group_fit(self) -> pd.DataFrame:
         """One row per group: n, correlations q, its share of chi2, its SRMR, its independence chi2."""
@@ -792,6 +793,8 @@ def equality_tests(
     table = pd.DataFrame(rows)
     if adjust is not None:
         try:
+            from statsmodels.stats.multitest import multipletests  # imported when used: statsmodels is slow to load
+
             table[f"p_{adjust}"] = multipletests(table["p_value"].to_numpy(), method=adjust)[1]
         except ValueError:
             raise ModelError(

@@ -223,12 +223,12 @@ class RefitResult:
         return pd.Series(values, index=list(self.defined_names), name="Estimate", dtype=float)
 
     def summary(self) -> pd.DataFrame:
-        """One row per free parameter, then per definition: parameter, type, Estimate."""
+        """One row per free parameter, then per definition: parameter, type, estimate."""
         return pd.DataFrame(
             {
                 "parameter": list(self.names) + list(self.defined_names),
                 "type": ["parameter"] * len(self.names) + ["defined"] * len(self.defined_names),
-                "Estimate": np.concatenate([self.estimates, self.defined_values]),
+                "estimate": np.concatenate([self.estimates, self.defined_values]),
             }
         )
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem._util import choose, frozen
+from masem._util import check_level, choose, deprecated, frozen, tail
 from masem.tssem.stage1._common import (
     StudyData,
     cell_counts,
@@ -161,16 +161,31 @@ class TSSEM1Result:
         """
         return pd.Series(dict(self._fit), name="fit", dtype=float)
 
-    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
-        """One row per pooled correlation: label, estimate, se, z, p, Wald CI, (tau2, I2), k, N."""
-        if not 0 < alpha < 1:
-            raise ModelError(f"alpha must lie strictly between 0 and 1, got {alpha!r}.")
+    def summary(self, level: float = 0.95, *, alpha: float | None = None) -> pd.DataFrame:
+        """One row per pooled correlation: label, estimate, se, z, p, ci_lower, ci_upper, (tau2, I2), k, N.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Coverage of the Wald intervals ``ci_lower`` / ``ci_upper``.
+        alpha : float, optional
+            Deprecated: 1 - ``level`` (accepted for one more release).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per pooled correlation, in vechs order.
+        """
+        if alpha is not None:
+            deprecated("summary(alpha=...)", "summary(level=1 - alpha)")
+            level = 1.0 - alpha
+        level = check_level(level, error=ModelError)
         rows, cols = vechs_indices(len(self._variables))
         est = self._pooled[rows, cols]
         se = self._pooled_se[rows, cols]
         with np.errstate(divide="ignore", invalid="ignore"):
             z = est / se
-        crit = stats.norm.isf(alpha / 2)
+        crit = stats.norm.isf(tail(level) / 2)
         out = pd.DataFrame(
             {
                 "label": self.labels,
