@@ -254,83 +254,29 @@ def hunter_schmidt(
     """
     correction = choose(correction, _CORRECTIONS, "correction", DataError)
     credibility, level = check_level(credibility, "credibility"), check_level(level)
-    r_arr = _vector(r, "r", None)
+    r_arr, n_arr, names = _studies(r, n, labels)
     k = r_arr.size
-    n_arr = _vector(n, "n", k)
-    names = _study_names(labels, k)
-    if k < 2:
-        raise DataError(f"a meta-analysis needs at least 2 studies, got k = {k}.")
-    bad = np.flatnonzero(~np.isfinite(r_arr) | (np.abs(r_arr) >= 1))
-    if bad.size:
-        raise DataError(f"r of {names[bad[0]]} is {r_arr[bad[0]]:g}; correlations must be finite and lie in (-1, 1).")
-    bad = np.flatnonzero(~np.isfinite(n_arr) | (n_arr < 2) | (n_arr != np.round(n_arr)))
-    if bad.size:
-        raise DataError(f"n of {names[bad[0]]} is {n_arr[bad[0]]:g}; sample sizes must be whole numbers >= 2.")
     rel_x = _reliability(rxx, "rxx", k, names)
     rel_y = _reliability(ryy, "ryy", k, names)
-
-    # Bare-bones: Schmidt & Hunter (2015), ch. 3.
-    n_total = float(n_arr.sum())
-    n_mean = n_total / k
-    r_mean = float(n_arr @ r_arr / n_total)
-    var_obs = float(n_arr @ (r_arr - r_mean) ** 2 / n_total)
-    var_e = (1 - r_mean**2) ** 2 / (n_mean - 1)
-    var_res = max(var_obs - var_e, 0.0)
-    se = np.sqrt(var_obs / k)
     z_ci = stats.norm.ppf(0.5 + level / 2)
     z_cr = stats.norm.ppf(0.5 + credibility / 2)
-    pct_e = 100.0 if var_obs == 0 else _cap(100 * var_e / var_obs)
-    bare = {
-        "r_mean": r_mean, "var_obs": var_obs, "var_e": var_e, "var_res": var_res,
-        "sd_obs": np.sqrt(var_obs), "sd_res": np.sqrt(var_res), "pct_sampling_error": pct_e, "se": se,
-        "ci_lower": r_mean - z_ci * se, "ci_upper": r_mean + z_ci * se,
-        "cred_lower": r_mean - z_cr * np.sqrt(var_res), "cred_upper": r_mean + z_cr * np.sqrt(var_res),
-    }
-
-    given = [rel for rel in (rel_x, rel_y) if rel is not None]
-    complete = all(not np.isnan(rel).any() for rel in given)
-    if not given:
-        if correction != "auto":
-            raise DataError(f"correction={correction!r} needs reliabilities; give rxx and/or ryy.")
-        method = "bare-bones"
-    elif correction == "individual" and not complete:
-        rel, name = (rel_x, "rxx") if rel_x is not None and np.isnan(rel_x).any() else (rel_y, "ryy")
-        first = int(np.flatnonzero(np.isnan(rel))[0])
-        raise DataError(
-            f"{name} of {names[first]} is missing; individual corrections need every reliability "
-            "(use correction='artifact' or 'auto' for artifact distributions)."
-        )
-    else:
-        individual = correction == "individual" or (correction == "auto" and complete)
-        method = "individual" if individual else "artifact distribution"
-
+    bare = _bare_bones(r_arr, n_arr, z_ci, z_cr)
+    n_total = float(n_arr.sum())
+    n_mean = n_total / k
+    method = _method(correction, rel_x, rel_y, names)
     ones = np.ones(k)
     qx = ones if rel_x is None else rel_x
     qy = ones if rel_y is None else rel_y
     cv2: float | None = None
     if method == "bare-bones":
-        rho, rho_se, var_rho, attenuation, pct_art = r_mean, se, var_res, 1.0, pct_e
+        rho, rho_se, var_rho, attenuation, pct_art = (
+            bare["r_mean"], bare["se"], bare["var_res"], 1.0, bare["pct_sampling_error"]
+        )
     elif method == "individual":
-        a2 = qx * qy
-        w = n_arr * a2
-        rc = r_arr / np.sqrt(a2)
-        rho = float(w @ rc / w.sum())
-        var_rc = float(w @ (rc - rho) ** 2 / w.sum())
-        ve = (1 - r_mean**2) ** 2 / (n_arr - 1) / a2
-        mean_ve = float(w @ ve / w.sum())
-        var_rho = max(var_rc - mean_ve, 0.0)
-        rho_se = np.sqrt(var_rc / k)
-        attenuation = float(w @ np.sqrt(a2) / w.sum())
-        pct_art = 100.0 if var_rc == 0 else _cap(100 * mean_ve / var_rc)
+        rho, rho_se, var_rho, attenuation, pct_art = _individual(r_arr, n_arr, qx * qy, bare["r_mean"])
     else:
-        factors = [np.sqrt(rel[~np.isnan(rel)]) for rel in given]
-        attenuation = float(np.prod([f.mean() for f in factors]))
-        cv2 = float(sum((f.std() / f.mean()) ** 2 for f in factors))
-        var_art = r_mean**2 * cv2
-        rho = r_mean / attenuation
-        var_rho = max(var_obs - var_e - var_art, 0.0) / attenuation**2
-        rho_se = se / attenuation
-        pct_art = 100.0 if var_obs == 0 else _cap(100 * (var_e + var_art) / var_obs)
+        given = [rel for rel in (rel_x, rel_y) if rel is not None]
+        rho, rho_se, var_rho, attenuation, pct_art, cv2 = _artifact_distribution(given, bare)
     sd_rho = float(np.sqrt(var_rho))
     return HunterSchmidtResult(
         method=method,
@@ -357,3 +303,87 @@ def hunter_schmidt(
         _rxx=tuple((qx if rel_x is not None else np.full(k, np.nan)).tolist()),
         _ryy=tuple((qy if rel_y is not None else np.full(k, np.nan)).tolist()),
     )
+
+
+def _studies(r: ArrayLike, n: ArrayLike, labels: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validated correlations, sample sizes and study names."""
+    r_arr = _vector(r, "r", None)
+    k = r_arr.size
+    n_arr = _vector(n, "n", k)
+    names = _study_names(labels, k)
+    if k < 2:
+        raise DataError(f"a meta-analysis needs at least 2 studies, got k = {k}.")
+    bad = np.flatnonzero(~np.isfinite(r_arr) | (np.abs(r_arr) >= 1))
+    if bad.size:
+        raise DataError(f"r of {names[bad[0]]} is {r_arr[bad[0]]:g}; correlations must be finite and lie in (-1, 1).")
+    bad = np.flatnonzero(~np.isfinite(n_arr) | (n_arr < 2) | (n_arr != np.round(n_arr)))
+    if bad.size:
+        raise DataError(f"n of {names[bad[0]]} is {n_arr[bad[0]]:g}; sample sizes must be whole numbers >= 2.")
+    return r_arr, n_arr, names
+
+
+def _bare_bones(r: np.ndarray, n: np.ndarray, z_ci: float, z_cr: float) -> dict:
+    """The bare-bones meta-analysis: Schmidt & Hunter (2015), ch. 3."""
+    k = r.size
+    n_total = float(n.sum())
+    r_mean = float(n @ r / n_total)
+    var_obs = float(n @ (r - r_mean) ** 2 / n_total)
+    var_e = (1 - r_mean**2) ** 2 / (n_total / k - 1)
+    var_res = max(var_obs - var_e, 0.0)
+    se = np.sqrt(var_obs / k)
+    pct_e = 100.0 if var_obs == 0 else _cap(100 * var_e / var_obs)
+    return {
+        "r_mean": r_mean, "var_obs": var_obs, "var_e": var_e, "var_res": var_res,
+        "sd_obs": np.sqrt(var_obs), "sd_res": np.sqrt(var_res), "pct_sampling_error": pct_e, "se": se,
+        "ci_lower": r_mean - z_ci * se, "ci_upper": r_mean + z_ci * se,
+        "cred_lower": r_mean - z_cr * np.sqrt(var_res), "cred_upper": r_mean + z_cr * np.sqrt(var_res),
+    }
+
+
+def _method(correction: str, rel_x: np.ndarray | None, rel_y: np.ndarray | None, names: list[str]) -> str:
+    """Which correction the reliabilities given allow: bare-bones, individual or artifact distribution."""
+    given = [rel for rel in (rel_x, rel_y) if rel is not None]
+    complete = all(not np.isnan(rel).any() for rel in given)
+    if not given:
+        if correction != "auto":
+            raise DataError(f"correction={correction!r} needs reliabilities; give rxx and/or ryy.")
+        return "bare-bones"
+    if correction == "individual" and not complete:
+        rel, name = (rel_x, "rxx") if rel_x is not None and np.isnan(rel_x).any() else (rel_y, "ryy")
+        first = int(np.flatnonzero(np.isnan(rel))[0])
+        raise DataError(
+            f"{name} of {names[first]} is missing; individual corrections need every reliability "
+            "(use correction='artifact' or 'auto' for artifact distributions)."
+        )
+    individual = correction == "individual" or (correction == "auto" and complete)
+    return "individual" if individual else "artifact distribution"
+
+
+def _individual(r: np.ndarray, n: np.ndarray, a2: np.ndarray, r_mean: float) -> tuple:
+    """Each r corrected with its own reliabilities (ch. 3): rho, its SE, var_rho, A, % artifacts."""
+    k = r.size
+    w = n * a2
+    rc = r / np.sqrt(a2)
+    rho = float(w @ rc / w.sum())
+    var_rc = float(w @ (rc - rho) ** 2 / w.sum())
+    ve = (1 - r_mean**2) ** 2 / (n - 1) / a2
+    mean_ve = float(w @ ve / w.sum())
+    var_rho = max(var_rc - mean_ve, 0.0)
+    rho_se = np.sqrt(var_rc / k)
+    attenuation = float(w @ np.sqrt(a2) / w.sum())
+    pct_art = 100.0 if var_rc == 0 else _cap(100 * mean_ve / var_rc)
+    return rho, rho_se, var_rho, attenuation, pct_art
+
+
+def _artifact_distribution(given: list[np.ndarray], bare: dict) -> tuple:
+    """Artifact distributions (ch. 4, multiplicative): rho, its SE, var_rho, A, % artifacts, V."""
+    r_mean, var_obs, var_e = bare["r_mean"], bare["var_obs"], bare["var_e"]
+    factors = [np.sqrt(rel[~np.isnan(rel)]) for rel in given]
+    attenuation = float(np.prod([f.mean() for f in factors]))
+    cv2 = float(sum((f.std() / f.mean()) ** 2 for f in factors))
+    var_art = r_mean**2 * cv2
+    rho = r_mean / attenuation
+    var_rho = max(var_obs - var_e - var_art, 0.0) / attenuation**2
+    rho_se = bare["se"] / attenuation
+    pct_art = 100.0 if var_obs == 0 else _cap(100 * (var_e + var_art) / var_obs)
+    return rho, rho_se, var_rho, attenuation, pct_art, cv2

@@ -444,6 +444,41 @@ def apa_table(
     ...           decimals=2).body.iloc[0].tolist()
     ['PE_JS', '.55', '[.53, .58]', '< .001', '46', '15,230']
     """
+    _check_table_arguments(frame, title, note, number, level)
+    data = _tidy_copy(frame)
+    headings = _headings(columns, data)
+    bounded = _bounded(bounded, data)
+    if isinstance(decimals, Mapping):
+        digits = {str(c): _check_decimals(d, f"decimals[{c!r}]") for c, d in decimals.items()}
+        default_digits = 3
+    else:
+        digits, default_digits = {}, _check_decimals(decimals)
+    pairs = {lo: (hi, text) for lo, hi, text in _CI_PAIRS if lo in headings and hi in headings}
+    uppers = {hi for hi, _ in pairs.values()}
+    out: dict[str, list[str]] = {}
+    align: list[str] = []
+    for col in headings:
+        if col in uppers:
+            continue
+        places = digits.get(col, default_digits)
+        if col in pairs:
+            hi, text = pairs[col]
+            heading = headings[col] or text.format(level=_level_text(level))
+            cells = [format_ci(a, b, places, col in bounded) for a, b in zip(data[col], data[hi])]
+            kind = "r"
+        else:
+            heading, cells, kind = _column(col, data[col], headings[col], places, col in bounded)
+        if heading in out:
+            raise DataError(
+                f"two columns would both be headed {heading!r}; give them distinct headings with columns="
+            )
+        out[heading] = cells
+        align.append(kind)
+    body = pd.DataFrame(out, dtype=object)
+    return APATable(title=title.strip(), _body=body, note=note.strip(), number=number, align=tuple(align))
+
+
+def _check_table_arguments(frame: object, title: object, note: object, number: object, level: object) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"apa_table needs a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(title, str) or not title.strip():
@@ -455,13 +490,20 @@ def apa_table(
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
         raise DataError(f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
 
+
+def _tidy_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with text column names and a non-default index turned into the first column."""
     data = frame.copy()
     if not isinstance(data.index, pd.RangeIndex) or data.index.name is not None:
         data = data.reset_index(names=[str(data.index.name or "")] if data.index.nlevels == 1 else None)
     data.columns = [str(c) for c in data.columns]
     if len(set(data.columns)) != len(data.columns):
         raise DataError(f"the frame has repeated column names {list(data.columns)}; make them unique")
+    return data
 
+
+def _headings(columns: object, data: pd.DataFrame) -> dict[str, str | None]:
+    """The columns to show, in order, with their heading (None: the library's readable heading)."""
     if columns is None:
         headings = {c: None for c in data.columns}
     elif isinstance(columns, Mapping):
@@ -473,6 +515,11 @@ def apa_table(
     unknown = [c for c in headings if c not in data.columns]
     if unknown:
         raise DataError(f"column(s) {unknown} are not in the frame; it has {list(data.columns)}")
+    return headings
+
+
+def _bounded(bounded: object, data: pd.DataFrame) -> set[str]:
+    """The columns written without a leading zero: those asked for (checked) and the library's own."""
     bounded = {str(c) for c in ([bounded] if isinstance(bounded, str) else bounded)}
     unknown = sorted(bounded - set(data.columns))
     if unknown:
@@ -484,45 +531,19 @@ def apa_table(
                 f"column {col!r} is marked bounded by 1 (no leading zero) but holds "
                 f"{data[col][values > 1].iloc[0]!r}, which exceeds 1; leave it out of bounded="
             )
-    bounded |= _BOUNDED_COLUMNS | _P_COLUMNS
-    if isinstance(decimals, Mapping):
-        digits = {str(c): _check_decimals(d, f"decimals[{c!r}]") for c, d in decimals.items()}
-        default_digits = 3
-    else:
-        digits, default_digits = {}, _check_decimals(decimals)
+    return bounded | _BOUNDED_COLUMNS | _P_COLUMNS
 
-    pairs = {lo: (hi, text) for lo, hi, text in _CI_PAIRS if lo in headings and hi in headings}
-    uppers = {hi for hi, _ in pairs.values()}
-    out: dict[str, list[str]] = {}
-    align: list[str] = []
-    for col in headings:
-        if col in uppers:
-            continue
-        values = data[col]
-        places = digits.get(col, default_digits)
-        if col in pairs:
-            hi, text = pairs[col]
-            heading = headings[col] or text.format(level=_level_text(level))
-            cells = [format_ci(a, b, places, col in bounded) for a, b in zip(values, data[hi])]
-            kind = "r"
-        elif col in _P_COLUMNS:
-            heading, cells, kind = headings[col] or _HEADINGS.get(col, col), [format_p(v) for v in values], "r"
-        elif col in _INT_COLUMNS or pd.api.types.is_integer_dtype(values):
-            heading, cells, kind = headings[col] or _HEADINGS.get(col, col), [_format_int(v) for v in values], "r"
-        elif pd.api.types.is_float_dtype(values):
-            heading, kind = headings[col] or _HEADINGS.get(col, col), "r"
-            cells = [format_number(v, places, col in bounded) for v in values]
-        else:
-            heading, kind = headings[col] or _HEADINGS.get(col, col), "l"
-            cells = [MISSING if _is_missing(v) else str(v) for v in values]
-        if heading in out:
-            raise DataError(
-                f"two columns would both be headed {heading!r}; give them distinct headings with columns="
-            )
-        out[heading] = cells
-        align.append(kind)
-    body = pd.DataFrame(out, dtype=object)
-    return APATable(title=title.strip(), _body=body, note=note.strip(), number=number, align=tuple(align))
+
+def _column(col: str, values: pd.Series, heading: str | None, places: int, bounded: bool) -> tuple[str, list[str], str]:
+    """Heading, cell texts and alignment ("r" or "l") of one column that is not an interval."""
+    heading = heading or _HEADINGS.get(col, col)
+    if col in _P_COLUMNS:
+        return heading, [format_p(v) for v in values], "r"
+    if col in _INT_COLUMNS or pd.api.types.is_integer_dtype(values):
+        return heading, [_format_int(v) for v in values], "r"
+    if pd.api.types.is_float_dtype(values):
+        return heading, [format_number(v, places, bounded) for v in values], "r"
+    return heading, [MISSING if _is_missing(v) else str(v) for v in values], "l"
 
 
 def export_table(table: APATable, path: str | Path) -> Path:
