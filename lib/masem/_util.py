@@ -1,4 +1,5 @@
-"""Small helpers every layer shares: one progress bar, one option check, one read-only array, one deprecation note.
+"""Small helpers every layer shares: one progress bar, one option check, one read-only array, one
+deprecation note.
 
 Private to masem (any of its modules may use them; nothing here is public API). Keep this module
 free of imports beyond numpy and :mod:`masem.errors`, so that every layer can depend on it.
@@ -33,7 +34,9 @@ def progress_bar(total: int, desc: str, unit: str = "fit"):
     return tqdm(total=total, desc=desc, unit=unit)
 
 
-def choose(value: object, options: Sequence[str], name: str, error: type[ValueError] = ModelError) -> str:
+def choose(
+    value: object, options: Sequence[str], name: str, error: type[ValueError] = ModelError
+) -> str:
     """The option ``value`` names, matched case-insensitively, in its canonical spelling.
 
     ``error`` is the exception raised for anything else: :class:`~masem.ModelError` (the default)
@@ -48,7 +51,8 @@ def choose(value: object, options: Sequence[str], name: str, error: type[ValueEr
 
 
 def frozen(values: ArrayLike | None, dtype: type | np.dtype = float) -> np.ndarray | None:
-    """A read-only copy of ``values`` as an array of ``dtype`` (None keeps the dtype; None values stay None).
+    """A read-only copy of ``values`` as an array of ``dtype`` (None keeps the dtype; None values
+    stay None).
 
     Results store their arrays this way, so that nothing a caller does to the arrays it reads
     (or passed in) changes a result.
@@ -61,7 +65,9 @@ def frozen(values: ArrayLike | None, dtype: type | np.dtype = float) -> np.ndarr
 
 
 def check_jobs(n_jobs: object, progress: object) -> None:
-    """Refuse an ``n_jobs`` that is not a positive integer or -1, or a ``progress`` that is not a bool."""
+    """Refuse an ``n_jobs`` that is not a positive integer or -1, or a ``progress`` that is not a
+    bool.
+    """
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise DataError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
     if not isinstance(progress, (bool, np.bool_)):
@@ -69,7 +75,9 @@ def check_jobs(n_jobs: object, progress: object) -> None:
 
 
 def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
-    """Warn that ``old`` (a renamed attribute or argument) still works for one release; ``new`` replaces it."""
+    """Warn that ``old`` (a renamed attribute or argument) still works for one release; ``new``
+    replaces it.
+    """
     warnings.warn(
         f"{old} is deprecated and will be removed in the next release; use {new} instead",
         DeprecationWarning,
@@ -78,7 +86,9 @@ def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
 
 
 def check_level(level: object, name: str = "level", error: type[ValueError] = DataError) -> float:
-    """The coverage ``level`` of an interval (or a credibility level) as a float strictly between 0 and 1."""
+    """The coverage ``level`` of an interval (or a credibility level) as a float strictly between 0
+    and 1.
+    """
     if isinstance(level, bool) or not isinstance(level, numbers.Real):
         raise error(f"{name} must be a number between 0 and 1 (e.g. 0.95); got {level!r}.")
     if not 0.0 < float(level) < 1.0:
@@ -87,5 +97,7 @@ def check_level(level: object, name: str = "level", error: type[ValueError] = Da
 
 
 def tail(level: float) -> float:
-    """1 - level, rounded to 12 decimals so that level 0.95 gives exactly 0.05 (not 0.050000000000000044)."""
+    """1 - level, rounded to 12 decimals so that level 0.95 gives exactly 0.05 (not
+    0.050000000000000044).
+    """
     return round(1.0 - level, 12)

@@ -45,7 +45,8 @@ def r_to_z(r: ArrayLike) -> np.ndarray:
     if np.any(bad):
         raise DataError(
             f"r = {values[bad].ravel()[0]!r} is outside [-1, 1] or on its edge; Fisher's z needs a "
-            "correlation strictly between -1 and 1 (check for a typo such as a missing decimal point)."
+            "correlation strictly between -1 and 1 (check for a typo such as a missing decimal "
+            "point)."
         )
     return np.arctanh(values)
 
@@ -111,7 +112,8 @@ def vechs_inverse(values: ArrayLike, p: int, diagonal: float = 1.0) -> np.ndarra
 
 
 def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
-    """Asymptotic sampling covariance of the vechs correlations of a sample from a normal population.
+    """Asymptotic sampling covariance of the vechs correlations of a sample from a normal
+    population.
 
     For correlations r_ij and r_kl of a sample of size n the covariance is (Olkin & Siotani, 1976)
 
@@ -147,7 +149,9 @@ def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
     """
     R = _square(rho, "rho")
     if np.any(np.abs(R) > 1):
-        raise DataError(f"rho holds {R[np.abs(R) > 1][0]!r}, outside [-1, 1]; pass a correlation matrix.")
+        raise DataError(
+            f"rho holds {R[np.abs(R) > 1][0]!r}, outside [-1, 1]; pass a correlation matrix."
+        )
     if not np.allclose(R, R.T, equal_nan=True):
         raise DataError("rho is not symmetric; pass a correlation matrix.")
     try:
@@ -158,7 +162,7 @@ def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
         raise DataError(f"n must be a positive number (the sample size), got {n!r}.")
     i, j = vechs_indices(R.shape[0])
     # Broadcast every (ij, kl) pair at once: rows index ij, columns index kl.
-    I, J = i[:, None], j[:, None]
+    I, J = i[:, None], j[:, None]  # noqa: E741 (the indices i, j, k, l of the formula)
     K, L = i[None, :], j[None, :]
     r_ij, r_kl = R[I, J], R[K, L]
     r_ik, r_il, r_jk, r_jl = R[I, K], R[I, L], R[J, K], R[J, L]

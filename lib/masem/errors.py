@@ -19,11 +19,15 @@ class DataError(ValueError):
 
 
 class ModelError(ValueError):
-    """A model specification that cannot be fitted: syntax errors, unknown variables, non-identification."""
+    """A model specification that cannot be fitted: syntax errors, unknown variables,
+    non-identification.
+    """
 
 
 class ConvergenceWarning(UserWarning):
-    """Numerical trouble in a fit whose result is still returned (non-convergence, a bound, a singular Hessian)."""
+    """Numerical trouble in a fit whose result is still returned (non-convergence, a bound, a
+    singular Hessian).
+    """
 
 
 @contextmanager
@@ -74,4 +78,6 @@ def relabel_notes(prefix: str, stacklevel: int = 3) -> Iterator[None]:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
         elif str(item.message) not in seen:
             seen.add(str(item.message))
-            warnings.warn(f"{prefix}: {item.message}", ConvergenceWarning, stacklevel=stacklevel + 1)
+            warnings.warn(
+                f"{prefix}: {item.message}", ConvergenceWarning, stacklevel=stacklevel + 1
+            )

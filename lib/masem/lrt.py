@@ -1,4 +1,5 @@
-"""Likelihood-ratio (chi-square difference) tests of nested models: :func:`compare` and its protocol.
+"""Likelihood-ratio (chi-square difference) tests of nested models: :func:`compare` and its
+protocol.
 
 A fit takes part in :func:`masem.compare` by subclassing :class:`ComparableFit`, that is by
 saying what a likelihood-ratio test needs of it (:meth:`ComparableFit.lr_terms`) and whether
@@ -86,11 +87,15 @@ class ComparableFit(abc.ABC):
 
     @abc.abstractmethod
     def lr_terms(self) -> LRTerms:
-        """The deviance, degrees of freedom and free parameters of the fit (see :class:`LRTerms`)."""
+        """The deviance, degrees of freedom and free parameters of the fit (see
+        :class:`LRTerms`).
+        """
 
     @abc.abstractmethod
     def same_data(self, other: object) -> bool:
-        """Was ``other`` fitted to the same data as this fit (what a likelihood-ratio test needs)?"""
+        """Was ``other`` fitted to the same data as this fit (what a likelihood-ratio test
+        needs)?
+        """
 
 
 def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
@@ -141,18 +146,22 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     for name, fit in (("restricted", restricted), ("general", general)):
         if not isinstance(fit, ComparableFit):
             raise ModelError(
-                f"{name} must be a tssem2() or tssem2_multigroup() result (a masem.lrt.ComparableFit), "
+                f"{name} must be a tssem2() or tssem2_multigroup() result (a "
+                "masem.lrt.ComparableFit), "
                 f"got {type(fit).__name__}"
             )
     terms_r, terms_g = restricted.lr_terms(), general.lr_terms()
     if terms_r.family != terms_g.family:
         raise ModelError(
-            f"compare a {terms_r.family} fit with another {terms_r.family} fit, and a {terms_g.family} fit "
-            f"with a {terms_g.family} fit; got {type(restricted).__name__} and {type(general).__name__}"
+            f"compare a {terms_r.family} fit with another {terms_r.family} fit, and a "
+            f"{terms_g.family} fit "
+            f"with a {terms_g.family} fit; got {type(restricted).__name__} and "
+            f"{type(general).__name__}"
         )
     if not restricted.same_data(general):
         raise ModelError(
-            f"the two models were not fitted to the same {terms_r.data_kind} ({terms_r.data_label} vs "
+            f"the two models were not fitted to the same {terms_r.data_kind} ({terms_r.data_label} "
+            "vs "
             f"{terms_g.data_label}); a chi-square difference test needs the same data"
         )
     d_df = terms_r.df - terms_g.df
@@ -165,7 +174,8 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     if d_stat < -1e-6 * max(1.0, terms_g.statistic):
         warnings.warn(
             f"the restricted model fits better than the general one ({terms_r.statistic_name} "
-            f"{terms_r.statistic:.4f} < {terms_g.statistic:.4f}): the models are not nested or one fit "
+            f"{terms_r.statistic:.4f} < {terms_g.statistic:.4f}): the models are not nested or one "
+            "fit "
             "did not converge",
             ConvergenceWarning,
             stacklevel=2,

@@ -1,14 +1,22 @@
-"""The data layer: study databases (CSV folders), the simulated-database generator and bundled examples.
+"""The data layer: study databases (CSV folders), the simulated-database generator and bundled
+examples.
 
 It knows no estimator: it reads, validates, subsets and writes correlations, sample sizes,
 reliabilities and moderators, and hands per-study matrices to whatever pools them.
 
-- :mod:`masem.data.database`: :class:`StudyDatabase` and :func:`read_database` / :func:`write_database`;
+- :mod:`masem.data.database`: :class:`StudyDatabase` and :func:`read_database` /
+:func:`write_database`;
 - :mod:`masem.data.simulate`: the seeded generator of a simulated database from a population model;
 - :mod:`masem.data.examples`: small published data sets shipped with the package.
 """
 
-from masem.data.database import PairCounts, StudyDatabase, StudyMatrices, read_database, write_database
+from masem.data.database import (
+    PairCounts,
+    StudyDatabase,
+    StudyMatrices,
+    read_database,
+    write_database,
+)
 from masem.data.examples import ExampleData, example_data
 from masem.data.simulate import (
     Population,

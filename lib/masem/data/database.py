@@ -116,7 +116,9 @@ def _read_table(path: Path, kind: str, *, optional: bool = False) -> _Table | No
             dtype={c: str for c in _TEXT[kind]},
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot be parsed as CSV ({exc}). Check quoting and separators.") from None
+        raise DataError(
+            f"{path}: cannot be parsed as CSV ({exc}). Check quoting and separators."
+        ) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     typed.columns = raw.columns
     raw = raw.apply(lambda col: col.str.strip())
@@ -140,7 +142,11 @@ def _frame_table(frame: pd.DataFrame, kind: str) -> _Table:
 # Validation helpers
 # ----------------------------------------------------------------------------------------------
 def _more(n_bad: int) -> str:
-    return f" ({n_bad - 1} more row{'s' if n_bad > 2 else ''} with the same problem)" if n_bad > 1 else ""
+    return (
+        f" ({n_bad - 1} more row{'s' if n_bad > 2 else ''} with the same problem)"
+        if n_bad > 1
+        else ""
+    )
 
 
 def _study_of(table: _Table, index: object) -> str:
@@ -162,7 +168,9 @@ def _check_columns(table: _Table, *, allow_empty: bool = False) -> None:
     for col in _REQUIRED[table.kind]:
         bad = table.raw.index[table.raw[col] == ""]
         if len(bad):
-            raise table.fail(bad[0], f"column '{col}' is empty{_more(len(bad))}; every row needs a {col}.")
+            raise table.fail(
+                bad[0], f"column '{col}' is empty{_more(len(bad))}; every row needs a {col}."
+            )
 
 
 def _numbers(table: _Table, col: str, what: str) -> pd.Series:
@@ -187,7 +195,8 @@ def _sample_sizes(table: _Table, col: str) -> pd.Series:
     if len(empty):
         raise table.fail(
             empty[0],
-            f"study '{table.raw.at[empty[0], 'study_id']}': column '{col}' is empty{_more(len(empty))};"
+            f"study '{table.raw.at[empty[0], 'study_id']}': column '{col}' is "
+            f"empty{_more(len(empty))};"
             " every row needs its sample size.",
         )
     values = _numbers(table, col, "sample size")
@@ -197,7 +206,8 @@ def _sample_sizes(table: _Table, col: str) -> pd.Series:
         raise table.fail(
             i,
             f"study '{table.raw.at[i, 'study_id']}': {col} = {table.raw.at[i, col]} is not a whole "
-            f"number{_more(len(fractional))}; enter the number of participants (or teams) as an integer.",
+            f"number{_more(len(fractional))}; enter the number of participants (or teams) as an "
+            "integer.",
         )
     small = values.index[values <= 3]
     if len(small):
@@ -205,7 +215,8 @@ def _sample_sizes(table: _Table, col: str) -> pd.Series:
         raise table.fail(
             i,
             f"study '{table.raw.at[i, 'study_id']}': {col} = {table.raw.at[i, col]} is too small"
-            f"{_more(len(small))}; a correlation needs n > 3 (its Fisher-z variance is 1 / (n - 3)).",
+            f"{_more(len(small))}; a correlation needs n > 3 (its Fisher-z variance is 1 / (n - "
+            "3)).",
         )
     return values.astype("int64")
 
@@ -228,7 +239,8 @@ def _validate_constructs(table: _Table) -> None:
     if len(bad):
         raise table.fail(
             bad[0],
-            f"construct code '{codes[bad[0]]}' is not usable as a variable name; use letters, digits "
+            f"construct code '{codes[bad[0]]}' is not usable as a variable name; use letters, "
+            "digits "
             "and '_' only, starting with a letter (e.g. PE_MEA).",
         )
     dup = codes.index[codes.duplicated()]
@@ -258,7 +270,9 @@ def _validate_studies(table: _Table) -> pd.Series:
 def _validate_correlations(table: _Table, studies: set[str], codes: set[str]) -> pd.Series:
     _check_columns(table)
     raw = table.raw
-    _known(table, "study_id", studies, "correlation row", "add the study to studies.csv or fix the id.")
+    _known(
+        table, "study_id", studies, "correlation row", "add the study to studies.csv or fix the id."
+    )
     for col in ("var1", "var2"):
         _known(
             table,
@@ -283,7 +297,8 @@ def _validate_correlations(table: _Table, studies: set[str], codes: set[str]) ->
         raise table.fail(
             i,
             f"study '{raw.at[i, 'study_id']}': r({raw.at[i, 'var1']}, {raw.at[i, 'var2']}) = "
-            f"{raw.at[i, 'r']} is {what}{_more(len(outside))}; a correlation must lie strictly between "
+            f"{raw.at[i, 'r']} is {what}{_more(len(outside))}; a correlation must lie strictly "
+            "between "
             "-1 and 1. Check the row for a typo (a missing decimal point or minus sign).",
         )
     first_var = raw["var1"] <= raw["var2"]
@@ -297,7 +312,8 @@ def _validate_correlations(table: _Table, studies: set[str], codes: set[str]) ->
         raise table.fail(
             i,
             f"study '{raw.at[i, 'study_id']}': the pair ({raw.at[i, 'var1']}, {raw.at[i, 'var2']}) "
-            f"repeats the pair on {table.where(first)} (in either order); keep one row per pair and "
+            f"repeats the pair on {table.where(first)} (in either order); keep one row per pair "
+            "and "
             "study, or give a second independent sample its own study_id.",
         )
     if "n" in raw.columns:
@@ -308,7 +324,9 @@ def _validate_correlations(table: _Table, studies: set[str], codes: set[str]) ->
 def _validate_reliabilities(table: _Table, studies: set[str], codes: set[str]) -> pd.Series:
     _check_columns(table, allow_empty=True)
     raw = table.raw
-    _known(table, "study_id", studies, "reliability row", "add the study to studies.csv or fix the id.")
+    _known(
+        table, "study_id", studies, "reliability row", "add the study to studies.csv or fix the id."
+    )
     _known(
         table,
         "variable",
@@ -322,8 +340,10 @@ def _validate_reliabilities(table: _Table, studies: set[str], codes: set[str]) -
         i = bad[0]
         raise table.fail(
             i,
-            f"study '{raw.at[i, 'study_id']}': alpha of '{raw.at[i, 'variable']}' = {raw.at[i, 'alpha']}"
-            f" is outside (0, 1]{_more(len(bad))}; a reliability is a proportion (e.g. 0.85, not 85). "
+            f"study '{raw.at[i, 'study_id']}': alpha of '{raw.at[i, 'variable']}' = "
+            f"{raw.at[i, 'alpha']}"
+            f" is outside (0, 1]{_more(len(bad))}; a reliability is a proportion (e.g. 0.85, not "
+            "85). "
             "Leave the row out when the study does not report it.",
         )
     key = raw["study_id"] + "\x00" + raw["variable"]
@@ -333,17 +353,26 @@ def _validate_reliabilities(table: _Table, studies: set[str], codes: set[str]) -
         first = key.index[key == key[i]][0]
         raise table.fail(
             i,
-            f"study '{raw.at[i, 'study_id']}': the reliability of '{raw.at[i, 'variable']}' repeats "
+            f"study '{raw.at[i, 'study_id']}': the reliability of '{raw.at[i, 'variable']}' "
+            "repeats "
             f"{table.where(first)}; keep one row per study and variable.",
         )
     return alpha
 
 
 def _check_positive_definite(
-    table: _Table, study_pos: np.ndarray, i: np.ndarray, j: np.ndarray, r: np.ndarray,
-    study_ids: list[str], codes: list[str], n_studies: int,
+    table: _Table,
+    study_pos: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    r: np.ndarray,
+    study_ids: list[str],
+    codes: list[str],
+    n_studies: int,
 ) -> None:
-    """Every study's observed matrix must be positive definite (fully observed triples if incomplete)."""
+    """Every study's observed matrix must be positive definite (fully observed triples if
+    incomplete).
+    """
     order = np.argsort(study_pos, kind="stable")
     bounds = np.searchsorted(study_pos[order], np.arange(n_studies + 1))
     for s in range(n_studies):
@@ -379,7 +408,8 @@ def _check_positive_definite(
             raise DataError(
                 f"{table.name}: study '{study_ids[s]}': the correlation matrix of "
                 f"{', '.join(bad_vars)} is not positive definite (smallest eigenvalue "
-                f"{smallest:.4g}); such correlations cannot come from one sample. Check the study's "
+                f"{smallest:.4g}); such correlations cannot come from one sample. Check the "
+                "study's "
                 "rows for typos (a sign or a swapped digit), or exclude the study."
             )
 
@@ -389,7 +419,8 @@ def _check_positive_definite(
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StudyMatrices:
-    """Per-study correlation matrices for a chosen set of variables (see :meth:`StudyDatabase.matrices`).
+    """Per-study correlation matrices for a chosen set of variables (see
+    :meth:`StudyDatabase.matrices`).
 
     Attributes
     ----------
@@ -416,7 +447,9 @@ class StudyMatrices:
     def summary(self) -> pd.DataFrame:
         """One row per study: ``study_id``, ``n``, variables measured and correlations reported."""
         measured = [int(np.sum(np.diag(m.to_numpy()) == 1)) for m in self.matrices]
-        pairs = [int(np.sum(~np.isnan(m.to_numpy())) - k) // 2 for m, k in zip(self.matrices, measured)]
+        pairs = [
+            int(np.sum(~np.isnan(m.to_numpy())) - k) // 2 for m, k in zip(self.matrices, measured)
+        ]
         return pd.DataFrame(
             {"study_id": self.study_ids, "n": self.n, "measured": measured, "pairs": pairs}
         )
@@ -424,7 +457,8 @@ class StudyMatrices:
     def __repr__(self) -> str:
         return (
             f"StudyMatrices(variables={self.variables}, studies={len(self.study_ids)}, "
-            f"total_n={int(self.n.sum())}{', corrected for unreliability' if self.corrected else ''})"
+            f"total_n={int(self.n.sum())}"
+            f"{', corrected for unreliability' if self.corrected else ''})"
         )
 
 
@@ -498,7 +532,9 @@ class StudyDatabase:
         StudyDatabase
         """
         if reliabilities is None:
-            reliabilities = pd.DataFrame({c: pd.Series(dtype=str) for c in _REQUIRED["reliabilities"]})
+            reliabilities = pd.DataFrame(
+                {c: pd.Series(dtype=str) for c in _REQUIRED["reliabilities"]}
+            )
         tables = {
             "studies": _frame_table(studies, "studies"),
             "correlations": _frame_table(correlations, "correlations"),
@@ -535,7 +571,8 @@ class StudyDatabase:
             return list(codes), np.arange(len(codes))
         if isinstance(variables, str) or not isinstance(variables, Sequence):
             raise DataError(
-                f"variables must be a list of construct codes, got {variables!r}; e.g. ['PE', 'JS']."
+                f"variables must be a list of construct codes, got {variables!r}; e.g. ['PE', "
+                "'JS']."
             )
         variables = [str(v) for v in variables]
         unknown = [v for v in variables if v not in self._pos["code_index"]]
@@ -546,12 +583,18 @@ class StudyDatabase:
             )
         repeated = sorted({v for v in variables if variables.count(v) > 1})
         if repeated:
-            raise DataError(f"variables {repeated} are listed more than once; list each variable once.")
+            raise DataError(
+                f"variables {repeated} are listed more than once; list each variable once."
+            )
         if len(variables) < 2:
-            raise DataError(f"need at least two variables for correlation matrices, got {variables}.")
+            raise DataError(
+                f"need at least two variables for correlation matrices, got {variables}."
+            )
         return variables, np.array([self._pos["code_index"][v] for v in variables])
 
-    def matrices(self, variables: Sequence[str], min_pairs: int = 1, corrected: bool = False) -> StudyMatrices:
+    def matrices(
+        self, variables: Sequence[str], min_pairs: int = 1, corrected: bool = False
+    ) -> StudyMatrices:
         """Per-study correlation matrices over ``variables``, in the requested order.
 
         Parameters
@@ -598,7 +641,11 @@ class StudyDatabase:
         >>> m = db.matrices(["HPWP", "PE", "JS"], min_pairs=1)  # doctest: +SKIP
         """
         variables, idx = self._indices(variables)
-        if isinstance(min_pairs, bool) or not isinstance(min_pairs, (int, np.integer)) or min_pairs < 1:
+        if (
+            isinstance(min_pairs, bool)
+            or not isinstance(min_pairs, (int, np.integer))
+            or min_pairs < 1
+        ):
             raise DataError(f"min_pairs must be a positive integer, got {min_pairs!r}.")
         pos = self._pos
         p, k = len(variables), len(self._studies)
@@ -627,7 +674,9 @@ class StudyDatabase:
         )
 
     def _disattenuate(self, cube: np.ndarray, variables: list[str], keep: np.ndarray) -> np.ndarray:
-        """Divide every correlation of ``cube`` (studies x p x p) by sqrt(rxx ryy); see matrices()."""
+        """Divide every correlation of ``cube`` (studies x p x p) by sqrt(rxx ryy); see
+        matrices().
+        """
         rel = self._reliabilities
         ids = self._pos["study_ids"]
         n_of = dict(zip(ids, self._pos["n"]))
@@ -637,13 +686,16 @@ class StudyDatabase:
             reported = rel[rel["variable"] == code]
             if reported.empty:
                 raise DataError(
-                    f"corrected=True needs reliabilities, but no study reports an alpha for {code}; "
+                    "corrected=True needs reliabilities, but no study reports an alpha for "
+                    f"{code}; "
                     "add them to reliabilities.csv or use corrected=False."
                 )
             weights = reported["study_id"].map(n_of).to_numpy(dtype=float)
             mean_alpha = float(np.average(reported["alpha"].to_numpy(dtype=float), weights=weights))
             alpha[:, j] = mean_alpha
-            alpha[reported["study_id"].map(row_of).to_numpy(), j] = reported["alpha"].to_numpy(dtype=float)
+            alpha[reported["study_id"].map(row_of).to_numpy(), j] = reported["alpha"].to_numpy(
+                dtype=float
+            )
         out = cube / np.sqrt(alpha[:, :, None] * alpha[:, None, :])
         p = len(variables)
         out[:, np.arange(p), np.arange(p)] = cube[:, np.arange(p), np.arange(p)]
@@ -653,8 +705,10 @@ class StudyDatabase:
             t, a, b = bad[0]
             raise DataError(
                 f"study '{ids[t]}': the correlation of {variables[a]} and {variables[b]} "
-                f"(r = {cube[t, a, b]:.3f}) corrected with alphas {alpha[t, a]:.3f} and {alpha[t, b]:.3f} "
-                f"is {out[t, a, b]:.3f}, outside (-1, 1); check the study's r and alphas, or exclude "
+                f"(r = {cube[t, a, b]:.3f}) corrected with alphas {alpha[t, a]:.3f} and "
+                f"{alpha[t, b]:.3f} "
+                f"is {out[t, a, b]:.3f}, outside (-1, 1); check the study's r and alphas, or "
+                "exclude "
                 "the study with subset(exclude=[...])."
             )
         return out
@@ -723,8 +777,10 @@ class StudyDatabase:
                 )
             keep &= table[column].isin(values)
         if not keep.any():
-            raise DataError(f"no study is left after subset(studies={studies!r}, exclude={exclude!r}, "
-                            f"{', '.join(f'{k}={v!r}' for k, v in moderators.items())}).")
+            raise DataError(
+                f"no study is left after subset(studies={studies!r}, exclude={exclude!r}, "
+                f"{', '.join(f'{k}={v!r}' for k, v in moderators.items())})."
+            )
         kept = set(ids[keep])
         return StudyDatabase.from_frames(
             self._studies[keep].reset_index(drop=True),
@@ -734,7 +790,8 @@ class StudyDatabase:
         )
 
     def pair(self, var1: str, var2: str) -> pd.DataFrame:
-        """Every study reporting the correlation of ``var1`` and ``var2``: the input of a bivariate meta-analysis.
+        """Every study reporting the correlation of ``var1`` and ``var2``: the input of a bivariate
+        meta-analysis.
 
         Parameters
         ----------
@@ -756,7 +813,10 @@ class StudyDatabase:
         variables, _ = self._indices([var1, var2])
         a, b = variables
         corr = self._correlations
-        rows = corr[((corr["var1"] == a) & (corr["var2"] == b)) | ((corr["var1"] == b) & (corr["var2"] == a))]
+        rows = corr[
+            ((corr["var1"] == a) & (corr["var2"] == b))
+            | ((corr["var1"] == b) & (corr["var2"] == a))
+        ]
         if rows.empty:
             raise DataError(
                 f"no study reports the correlation of {a} and {b}; "
@@ -824,7 +884,8 @@ class StudyDatabase:
     def __repr__(self) -> str:
         where = f"folder={self.folder!r}, " if self.folder else ""
         return (
-            f"StudyDatabase({where}studies={len(self._studies)}, correlations={len(self._correlations)}, "
+            f"StudyDatabase({where}studies={len(self._studies)}, "
+            f"correlations={len(self._correlations)}, "
             f"reliabilities={len(self._reliabilities)}, constructs={len(self._constructs)})"
         )
 
@@ -833,7 +894,9 @@ class StudyDatabase:
 # Building, reading, writing
 # ----------------------------------------------------------------------------------------------
 def _build(tables: dict[str, _Table], folder: str | None) -> StudyDatabase:
-    con, stu, cor, rel = (tables[k] for k in ("constructs", "studies", "correlations", "reliabilities"))
+    con, stu, cor, rel = (
+        tables[k] for k in ("constructs", "studies", "correlations", "reliabilities")
+    )
     _validate_constructs(con)
     n = _validate_studies(stu)
     codes = list(con.raw["code"])
@@ -941,11 +1004,13 @@ def read_database(folder: str | Path) -> StudyDatabase:
     path = Path(folder)
     if not path.is_dir():
         raise DataError(
-            f"{path}: folder not found. Pass the folder that holds studies.csv, correlations.csv and "
+            f"{path}: folder not found. Pass the folder that holds studies.csv, correlations.csv "
+            "and "
             "constructs.csv (for the bundled data: data/individual or data/team)."
         )
     tables = {
-        kind: _read_table(path / f"{kind}.csv", kind) for kind in ("studies", "correlations", "constructs")
+        kind: _read_table(path / f"{kind}.csv", kind)
+        for kind in ("studies", "correlations", "constructs")
     }
     reliabilities = _read_table(path / "reliabilities.csv", "reliabilities", optional=True)
     if reliabilities is None:

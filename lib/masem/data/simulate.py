@@ -34,7 +34,14 @@ __all__ = [
 
 LEVELS = ("individual", "team")
 CODEBOOK_COLUMNS = ("code", "name", "level", "role", "description", "service_practices")
-_STUDY_MODERATORS = ("industry", "culture", "country", "setting", "empowerment_measure", "empowerment_scores")
+_STUDY_MODERATORS = (
+    "industry",
+    "culture",
+    "country",
+    "setting",
+    "empowerment_measure",
+    "empowerment_scores",
+)
 # A study's true matrix and its rounded observed matrix must be comfortably positive definite so
 # that the loader (and every estimator) accepts it; these floors are far below typical values.
 _MIN_EIG_TRUE = 0.01
@@ -88,10 +95,15 @@ def _implied(
             break
     else:
         over = np.flatnonzero(np.abs(np.diag(sigma) - 1) > 1e-9)
-        detail = f" ({names[over[0]]} keeps a variance of {sigma[over[0], over[0]]:.3f})" if len(over) else ""
+        detail = (
+            f" ({names[over[0]]} keeps a variance of {sigma[over[0], over[0]]:.3f})"
+            if len(over)
+            else ""
+        )
         raise ModelError(
             f"the population model has no standardised solution{detail}: the paths into a variable "
-            "explain more than all of its variance, or the anchors cannot be met; make the paths smaller."
+            "explain more than all of its variance, or the anchors cannot be met; make the paths "
+            "smaller."
         )
     sigma = (sigma + sigma.T) / 2
     np.fill_diagonal(sigma, 1.0)
@@ -134,18 +146,22 @@ class Population:
 
     @property
     def constructs(self) -> pd.DataFrame:
+        """The codebook of the population's constructs."""
         return self._constructs.copy()
 
     @property
     def rho(self) -> pd.DataFrame:
+        """The population correlation matrix (no moderator shifts)."""
         return self._rho.copy()
 
     @property
     def model(self) -> pd.DataFrame:
+        """The structural paths that imply ``rho``."""
         return self._model.copy()
 
     @property
     def moderators(self) -> pd.DataFrame:
+        """The moderator shifts of single paths (moderators.csv)."""
         return self._moderators.copy()
 
     @property
@@ -174,7 +190,7 @@ class Population:
             if category not in known.get(name, set()):
                 raise DataError(
                     f"moderator {name!r} = {category!r} is not in moderators.csv for level "
-                    f"{self.level!r}; known: {({k: sorted(v) for k, v in known.items()})}."
+                    f"{self.level!r}; known: { ({k: sorted(v) for k, v in known.items()}) }."
                 )
         if key not in self._cache:
             A = self._paths.copy()
@@ -198,13 +214,17 @@ class Population:
             for lhs, rhs, note in zip(anchors["lhs"], anchors["rhs"], anchors["note"])
         }
         illustrative = f"implied by the illustrative structural model {self.level}_model.csv"
-        source = [published.get(frozenset((codes[i], codes[j])), illustrative) for i, j in zip(a, b)]
+        source = [
+            published.get(frozenset((codes[i], codes[j])), illustrative) for i, j in zip(a, b)
+        ]
         return pd.DataFrame(
             {
                 "var1": [codes[i] for i in a],
                 "var2": [codes[j] for j in b],
                 "rho": self._rho.to_numpy()[a, b],
-                "provenance": ["illustrative" if s == illustrative else "published" for s in source],
+                "provenance": [
+                    "illustrative" if s == illustrative else "published" for s in source
+                ],
                 "source": source,
             }
         )
@@ -221,7 +241,8 @@ class Population:
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(
-            f"{path}: file not found; the population folder needs it (see data/population/README.md)."
+            f"{path}: file not found; the population folder needs it (see "
+            "data/population/README.md)."
         )
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in required if c not in frame.columns]
@@ -289,7 +310,9 @@ def read_population(folder: str | Path, level: str) -> Population:
             f"eigenvalue {eig:.4f}); weaken the strongest paths or correlations."
         )
     moderators = _read_moderators(folder / "moderators.csv", level, codes, solved_paths)
-    solved_paths, corr, endogenous = (frozen(a, dtype=None) for a in (solved_paths, corr, endogenous))
+    solved_paths, corr, endogenous = (
+        frozen(a, dtype=None) for a in (solved_paths, corr, endogenous)
+    )
     return Population(
         level=level,
         _constructs=constructs,
@@ -303,11 +326,18 @@ def read_population(folder: str | Path, level: str) -> Population:
 
 
 def _read_constructs(path: Path, level: str) -> pd.DataFrame:
-    frame = _read_csv(path, CODEBOOK_COLUMNS + ("items_min", "items_max", "weight", "service_weight"))
+    frame = _read_csv(
+        path, CODEBOOK_COLUMNS + ("items_min", "items_max", "weight", "service_weight")
+    )
     frame = frame[frame["level"] == level]
     if frame.empty:
         raise DataError(f"{path}: no construct has level '{level}'.")
-    for col, kind in (("items_min", int), ("items_max", int), ("weight", float), ("service_weight", float)):
+    for col, kind in (
+        ("items_min", int),
+        ("items_max", int),
+        ("weight", float),
+        ("service_weight", float),
+    ):
         frame[col] = [kind(_number(path, frame, col, row)) for row in frame.index]
     return frame.reset_index(drop=True)
 
@@ -432,7 +462,9 @@ class StudyDesign:
     empowerment: str  # overall empowerment construct
     dimensions: tuple[str, ...]  # its dimension constructs (may be empty)
     reporting: tuple[tuple[str, float], ...]  # overall / dimensions / both / none
-    measures: tuple[tuple[str, float, int | None], ...]  # name, share, items (None: construct range)
+    measures: tuple[
+        tuple[str, float, int | None], ...
+    ]  # name, share, items (None: construct range)
     dimension_measure: str | None  # the measure used when dimensions are reported
     dimension_items: int
     others: tuple[tuple[int, float], ...]  # number of further constructs and its probability
@@ -456,44 +488,93 @@ class StudyDesign:
 _CORE = ("HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "STR", "TI", "TP", "SERV", "CSAT")
 _DIMS = ("PE_MEA", "PE_COM", "PE_SDT", "PE_IMP")
 _COUNTRIES = (
-    ("USA", "individualist", 30.0), ("UK", "individualist", 6.0), ("Canada", "individualist", 5.0),
-    ("Australia", "individualist", 4.0), ("Netherlands", "individualist", 3.0),
+    ("USA", "individualist", 30.0),
+    ("UK", "individualist", 6.0),
+    ("Canada", "individualist", 5.0),
+    ("Australia", "individualist", 4.0),
+    ("Netherlands", "individualist", 3.0),
     ("Germany", "individualist", 3.0),
-    ("China", "collectivist", 18.0), ("Taiwan", "collectivist", 5.0), ("South Korea", "collectivist", 5.0),
-    ("India", "collectivist", 5.0), ("Singapore", "collectivist", 3.0), ("Malaysia", "collectivist", 3.0),
-    ("Pakistan", "collectivist", 3.0), ("Turkey", "collectivist", 3.0),
+    ("China", "collectivist", 18.0),
+    ("Taiwan", "collectivist", 5.0),
+    ("South Korea", "collectivist", 5.0),
+    ("India", "collectivist", 5.0),
+    ("Singapore", "collectivist", 3.0),
+    ("Malaysia", "collectivist", 3.0),
+    ("Pakistan", "collectivist", 3.0),
+    ("Turkey", "collectivist", 3.0),
 )
 _SETTINGS = {
     "service": ("hotel", "bank", "call centre", "retail", "restaurant", "hospital"),
-    "other": ("manufacturing", "information technology", "engineering", "public administration", "mixed"),
+    "other": (
+        "manufacturing",
+        "information technology",
+        "engineering",
+        "public administration",
+        "mixed",
+    ),
 }
 
 _DESIGNS = {
     "individual": StudyDesign(
-        n_studies=150, id_prefix="I", n_median=200, n_sigma=0.9, n_range=(40, 4000),
-        empowerment="PE", dimensions=_DIMS,
+        n_studies=150,
+        id_prefix="I",
+        n_median=200,
+        n_sigma=0.9,
+        n_range=(40, 4000),
+        empowerment="PE",
+        dimensions=_DIMS,
         reporting=(("overall", 0.73), ("dimensions", 0.20), ("both", 0.03), ("none", 0.04)),
         measures=(("Spreitzer (1995)", 0.45, 12), ("Menon (2001)", 0.20, 9), ("other", 0.35, None)),
-        dimension_measure="Spreitzer (1995)", dimension_items=3,
+        dimension_measure="Spreitzer (1995)",
+        dimension_items=3,
         others=((2, 0.20), (3, 0.25), (4, 0.22), (5, 0.15), (6, 0.10), (7, 0.08)),
-        service_share=0.5, settings=_SETTINGS, countries=_COUNTRIES, years=(1995, 2024),
-        tau=0.08, reliability=(0.70, 0.95), reliability_shape=(3.0, 2.0), loading_jitter=0.05,
-        published_share=0.85, missing_alpha_share=0.18,
-        selection=("PE", "TP"), selection_max_n=300, selection_min_r=0.38, selection_drop=0.95,
+        service_share=0.5,
+        settings=_SETTINGS,
+        countries=_COUNTRIES,
+        years=(1995, 2024),
+        tau=0.08,
+        reliability=(0.70, 0.95),
+        reliability_shape=(3.0, 2.0),
+        loading_jitter=0.05,
+        published_share=0.85,
+        missing_alpha_share=0.18,
+        selection=("PE", "TP"),
+        selection_max_n=300,
+        selection_min_r=0.38,
+        selection_drop=0.95,
         coverage=((_CORE, _CORE, 3), (_DIMS, _DIMS, 5), (_DIMS, ("JS", "OC", "TP"), 5)),
     ),
     "team": StudyDesign(
-        n_studies=45, id_prefix="T", n_median=50, n_sigma=0.6, n_range=(15, 400),
-        empowerment="T_EMP", dimensions=(),
+        n_studies=45,
+        id_prefix="T",
+        n_median=50,
+        n_sigma=0.6,
+        n_range=(15, 400),
+        empowerment="T_EMP",
+        dimensions=(),
         reporting=(("overall", 1.0),),
-        measures=(("Kirkman & Rosen (1999)", 0.55, None), ("Spreitzer (1995), aggregated", 0.30, 12),
-                  ("other", 0.15, None)),
-        dimension_measure=None, dimension_items=3,
+        measures=(
+            ("Kirkman & Rosen (1999)", 0.55, None),
+            ("Spreitzer (1995), aggregated", 0.30, 12),
+            ("other", 0.15, None),
+        ),
+        dimension_measure=None,
+        dimension_items=3,
         others=((2, 0.35), (3, 0.40), (4, 0.25)),
-        service_share=0.5, settings=_SETTINGS, countries=_COUNTRIES, years=(1995, 2024),
-        tau=0.08, reliability=(0.70, 0.95), reliability_shape=(3.0, 2.0), loading_jitter=0.05,
-        published_share=0.80, missing_alpha_share=0.18,
-        selection=None, selection_max_n=0, selection_min_r=0.0, selection_drop=0.0,
+        service_share=0.5,
+        settings=_SETTINGS,
+        countries=_COUNTRIES,
+        years=(1995, 2024),
+        tau=0.08,
+        reliability=(0.70, 0.95),
+        reliability_shape=(3.0, 2.0),
+        loading_jitter=0.05,
+        published_share=0.80,
+        missing_alpha_share=0.18,
+        selection=None,
+        selection_max_n=0,
+        selection_min_r=0.0,
+        selection_drop=0.0,
         coverage=((("T_LEAD", "T_HPWP", "T_WD", "T_EMP", "T_PERF", "T_CSAT"),) * 2 + (3,),),
     ),
 }
@@ -507,7 +588,8 @@ def _check_design(pop: Population, design: StudyDesign) -> None:
     unknown = sorted(named - set(pop.variables))
     if unknown:
         raise DataError(
-            f"the study design names construct(s) {unknown} that the {pop.level} population does not "
+            f"the study design names construct(s) {unknown} that the {pop.level} population does "
+            "not "
             f"have; use codes of {pop.variables}."
         )
 
@@ -542,12 +624,16 @@ def _choice(rng: np.random.Generator, options: tuple, weights: list[float]):
     return options[int(rng.choice(len(options), p=w / w.sum()))]
 
 
-def _draw_designs(pop: Population, design: StudyDesign, k: int, rng: np.random.Generator) -> list[dict]:
+def _draw_designs(
+    pop: Population, design: StudyDesign, k: int, rng: np.random.Generator
+) -> list[dict]:
     """Study characteristics and the constructs each study measures (before coverage repair)."""
     codes = pop.variables
     index = {c: i for i, c in enumerate(codes)}
     constructs = pop.constructs
-    pool = np.flatnonzero(~constructs["role"].isin(["empowerment", "empowerment_dimension"]).to_numpy())
+    pool = np.flatnonzero(
+        ~constructs["role"].isin(["empowerment", "empowerment_dimension"]).to_numpy()
+    )
     weights = {
         "service": constructs["service_weight"].to_numpy()[pool],
         "other": constructs["weight"].to_numpy()[pool],
@@ -559,14 +645,20 @@ def _draw_designs(pop: Population, design: StudyDesign, k: int, rng: np.random.G
         country, culture, _w = _choice(rng, design.countries, [c[2] for c in design.countries])
         industry = "service" if rng.random() < design.service_share else "other"
         setting = _choice(rng, design.settings[industry], [1.0] * len(design.settings[industry]))
-        scores = _choice(rng, tuple(r[0] for r in design.reporting), [r[1] for r in design.reporting])
+        scores = _choice(
+            rng, tuple(r[0] for r in design.reporting), [r[1] for r in design.reporting]
+        )
         if scores in ("dimensions", "both"):
             measure = design.dimension_measure
         elif scores == "none":
             measure = "none"
         else:
-            measure = _choice(rng, tuple(m[0] for m in design.measures), [m[1] for m in design.measures])
-        n_others = int(_choice(rng, tuple(o[0] for o in design.others), [o[1] for o in design.others]))
+            measure = _choice(
+                rng, tuple(m[0] for m in design.measures), [m[1] for m in design.measures]
+            )
+        n_others = int(
+            _choice(rng, tuple(o[0] for o in design.others), [o[1] for o in design.others])
+        )
         n_others += scores == "none"  # a study without empowerment still relates three constructs
         w = weights[industry]
         others = rng.choice(pool, size=n_others, replace=False, p=w / w.sum())
@@ -578,8 +670,13 @@ def _draw_designs(pop: Population, design: StudyDesign, k: int, rng: np.random.G
             measured[[index[d] for d in design.dimensions]] = True
         slots.append(
             {
-                "year": year, "country": country, "culture": culture, "industry": industry,
-                "setting": setting, "empowerment_measure": measure, "empowerment_scores": scores,
+                "year": year,
+                "country": country,
+                "culture": culture,
+                "industry": industry,
+                "setting": setting,
+                "empowerment_measure": measure,
+                "empowerment_scores": scores,
                 "measured": measured,
             }
         )
@@ -589,7 +686,9 @@ def _draw_designs(pop: Population, design: StudyDesign, k: int, rng: np.random.G
 def _repair_coverage(
     pop: Population, design: StudyDesign, slots: list[dict], rng: np.random.Generator
 ) -> None:
-    """Add constructs to studies until every coverage rule holds (empowerment scores are never added)."""
+    """Add constructs to studies until every coverage rule holds (empowerment scores are never
+    added).
+    """
     codes = pop.variables
     index = {c: i for i, c in enumerate(codes)}
     constructs = pop.constructs
@@ -610,12 +709,16 @@ def _repair_coverage(
                     ok = (measured[:, a] ^ measured[:, b]) & addable[add]
                     if not ok.any():
                         raise ModelError(
-                            f"cannot give the pair ({codes[a]}, {codes[b]}) the {minimum} studies the "
-                            f"design requires with {len(slots)} studies; increase n_studies or relax "
+                            f"cannot give the pair ({codes[a]}, {codes[b]}) the {minimum} studies "
+                            "the "
+                            f"design requires with {len(slots)} studies; increase n_studies or "
+                            "relax "
                             "the coverage rule."
                         )
                     cand = np.flatnonzero(ok)
-                    order = np.lexsort((tiebreak[cand], measured[cand].sum(axis=1), -weight[cand, add[cand]]))
+                    order = np.lexsort(
+                        (tiebreak[cand], measured[cand].sum(axis=1), -weight[cand, add[cand]])
+                    )
                     s = cand[order[0]]
                     measured[s, add[s]] = True
     for s, slot in enumerate(slots):
@@ -663,7 +766,9 @@ def _simulate_sample(
     rel = low + (high - low) * rng.beta(*design.reliability_shape, size=m)
     owner = np.repeat(np.arange(m), items)
     item_r = rel / (items - (items - 1) * rel)
-    lam = np.sqrt(item_r)[owner] + rng.uniform(-design.loading_jitter, design.loading_jitter, size=owner.size)
+    lam = np.sqrt(item_r)[owner] + rng.uniform(
+        -design.loading_jitter, design.loading_jitter, size=owner.size
+    )
     lam = np.clip(lam, 0.3, 0.97)
     true_scores = rng.standard_normal((n, m)) @ np.linalg.cholesky(truth).T
     x = true_scores[:, owner] * lam + rng.standard_normal((n, owner.size)) * np.sqrt(1 - lam**2)
@@ -691,7 +796,9 @@ def _draw_sample(
     ``selected`` is the cell subject to publication selection in this study, or None.
     """
     for _ in range(_MAX_DRAWS):
-        observed, alphas = _simulate_sample(rng, _study_truth(rng, rho, design.tau), items, n, design)
+        observed, alphas = _simulate_sample(
+            rng, _study_truth(rng, rho, design.tau), items, n, design
+        )
         a, b = np.triu_indices(len(rho), k=1)
         reported = np.eye(len(rho))
         reported[a, b] = reported[b, a] = _three_decimals(observed[a, b])
@@ -767,23 +874,9 @@ def simulate_database(
     --------
     >>> db = simulate_database("data/population", "team", seed=1)   # doctest: +SKIP
     """
-    pop = population if isinstance(population, Population) else read_population(population, level or "")
-    if level is not None and level != pop.level:
-        raise DataError(f"level {level!r} does not match the population's level {pop.level!r}.")
-    design = default_design(pop.level) if design is None else design
-    _check_design(pop, design)
-    n_studies = design.n_studies if n_studies is None else n_studies
-    if isinstance(n_studies, bool) or not isinstance(n_studies, (int, np.integer)) or n_studies < 1:
-        raise DataError(f"n_studies must be a positive integer, got {n_studies!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}.")
-    moderator_names = sorted(set(pop.moderators["moderator"]))
-    unknown = sorted(set(moderator_names) - set(_STUDY_MODERATORS))
-    if unknown:
-        raise ModelError(
-            f"moderators.csv uses {unknown}; moderators must be study columns {_STUDY_MODERATORS}."
-        )
-
+    pop, design, n_studies, moderator_names = _simulation_inputs(
+        population, level, n_studies, seed, design
+    )
     rng = np.random.default_rng(seed)
     codes = pop.variables
     index = {c: i for i, c in enumerate(codes)}
@@ -804,22 +897,17 @@ def simulate_database(
         rho = pop.implied({k: slot[k] for k in moderator_names}).to_numpy()[np.ix_(idx, idx)]
         n = _draw_n(rng, design)
         published = bool(rng.random() < design.published_share)
-        at_risk = pair is not None and published and n < design.selection_max_n and set(pair) <= set(idx)
-        target = (int(np.searchsorted(idx, pair[0])), int(np.searchsorted(idx, pair[1]))) if at_risk else None
+        at_risk = (
+            pair is not None and published and n < design.selection_max_n and set(pair) <= set(idx)
+        )
+        target = (
+            (int(np.searchsorted(idx, pair[0])), int(np.searchsorted(idx, pair[1])))
+            if at_risk
+            else None
+        )
         r, alphas = _draw_sample(rng, rho, items, n, design, target)
         sid = f"{design.id_prefix}{s + 1:03d}"
-        studies.append(
-            {
-                "study_id": sid,
-                "label": (
-                    f"Simulated sample {s + 1:03d} ({slot['setting']}, {slot['country']}, {slot['year']})"
-                ),
-                **{k: slot[k] for k in ("year", "country", "culture", "industry", "setting",
-                                        "empowerment_measure", "empowerment_scores")},
-                "published": int(published),
-                "n": n,
-            }
-        )
+        studies.append(_study_row(sid, s, slot, published, n))
         a, b = np.triu_indices(len(idx), k=1)
         correlations.extend(
             {"study_id": sid, "var1": codes[idx[i]], "var2": codes[idx[j]], "r": rv, "n": n}
@@ -827,17 +915,78 @@ def simulate_database(
         )
         reliabilities.append((sid, idx, alphas))
 
-    rel_rows = []
-    for sid, idx, alphas in reliabilities:
-        keep = np.ones(len(idx), dtype=bool)
-        if rng.random() < design.missing_alpha_share:
-            keep[rng.choice(len(idx), size=int(rng.integers(1, len(idx) + 1)), replace=False)] = False
-        rel_rows.extend(
-            {"study_id": sid, "variable": codes[v], "alpha": al} for v, al, k in zip(idx, alphas, keep) if k
-        )
+    rel_rows = _reported_reliabilities(rng, design, reliabilities, codes)
     return StudyDatabase.from_frames(
         studies=pd.DataFrame(studies),
         correlations=pd.DataFrame(correlations),
         constructs=pop.constructs[list(CODEBOOK_COLUMNS)].reset_index(drop=True),
         reliabilities=pd.DataFrame(rel_rows, columns=["study_id", "variable", "alpha"]),
     )
+
+
+def _simulation_inputs(population, level, n_studies, seed, design) -> tuple:
+    """The population, design, number of studies and moderators of a simulation, checked."""
+    pop = (
+        population
+        if isinstance(population, Population)
+        else read_population(population, level or "")
+    )
+    if level is not None and level != pop.level:
+        raise DataError(f"level {level!r} does not match the population's level {pop.level!r}.")
+    design = default_design(pop.level) if design is None else design
+    _check_design(pop, design)
+    n_studies = design.n_studies if n_studies is None else n_studies
+    if isinstance(n_studies, bool) or not isinstance(n_studies, (int, np.integer)) or n_studies < 1:
+        raise DataError(f"n_studies must be a positive integer, got {n_studies!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}.")
+    moderator_names = sorted(set(pop.moderators["moderator"]))
+    unknown = sorted(set(moderator_names) - set(_STUDY_MODERATORS))
+    if unknown:
+        raise ModelError(
+            f"moderators.csv uses {unknown}; moderators must be study columns {_STUDY_MODERATORS}."
+        )
+    return pop, design, n_studies, moderator_names
+
+
+_SLOT_COLUMNS = (
+    "year",
+    "country",
+    "culture",
+    "industry",
+    "setting",
+    "empowerment_measure",
+    "empowerment_scores",
+)
+
+
+def _study_row(sid: str, s: int, slot: dict, published: bool, n: int) -> dict:
+    """One row of studies.csv."""
+    return {
+        "study_id": sid,
+        "label": (
+            f"Simulated sample {s + 1:03d} ({slot['setting']}, {slot['country']}, {slot['year']})"
+        ),
+        **{k: slot[k] for k in _SLOT_COLUMNS},
+        "published": int(published),
+        "n": n,
+    }
+
+
+def _reported_reliabilities(
+    rng: np.random.Generator, design, reliabilities: list, codes: list
+) -> list:
+    """The alphas the studies report: some studies leave some out (design.missing_alpha_share)."""
+    rows = []
+    for sid, idx, alphas in reliabilities:
+        keep = np.ones(len(idx), dtype=bool)
+        if rng.random() < design.missing_alpha_share:
+            keep[rng.choice(len(idx), size=int(rng.integers(1, len(idx) + 1)), replace=False)] = (
+                False
+            )
+        rows.extend(
+            {"study_id": sid, "variable": codes[v], "alpha": al}
+            for v, al, k in zip(idx, alphas, keep)
+            if k
+        )
+    return rows

@@ -1,4 +1,5 @@
-"""The one numerical core of the univariate fixed/random/mixed-effects model (meta, meta_regression).
+"""The one numerical core of the univariate fixed/random/mixed-effects model (meta,
+meta_regression).
 
 Model (Raudenbush, 2009; Viechtbauer, 2005): y = X beta + u + e, u ~ N(0, tau2 I),
 e ~ N(0, diag(v)). For a given tau2 the coefficients are the weighted least-squares estimate
@@ -130,18 +131,32 @@ class Tau2Fit:
 
 
 def _root(fun, scale: float, lo: float = 0.0) -> tuple[float, bool, str, int, float]:
-    """Root of a function positive at ``lo`` and negative far out: bracket by doubling, then brentq."""
+    """Root of a function positive at ``lo`` and negative far out: bracket by doubling, then
+    brentq.
+    """
     hi = 2.0 * lo if lo > 0 else scale
     f_hi = fun(hi)
     calls = 1
     while f_hi >= 0:
         if calls > _MAX_DOUBLINGS:
-            return hi, False, f"no sign change of the estimating equation up to tau2 = {hi:.3g}", calls, abs(f_hi)
+            return (
+                hi,
+                False,
+                f"no sign change of the estimating equation up to tau2 = {hi:.3g}",
+                calls,
+                abs(f_hi),
+            )
         lo, hi = hi, 2.0 * hi
         f_hi = fun(hi)
         calls += 1
     root, info = optimize.brentq(
-        fun, lo, hi, xtol=_XTOL_REL * scale, rtol=4 * np.finfo(float).eps, full_output=True, disp=False
+        fun,
+        lo,
+        hi,
+        xtol=_XTOL_REL * scale,
+        rtol=4 * np.finfo(float).eps,
+        full_output=True,
+        disp=False,
     )
     calls += info.function_calls
     return float(root), bool(info.converged), f"brentq: {info.flag}", calls, abs(float(fun(root)))
@@ -184,7 +199,9 @@ def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> T
     """
     k, p = X.shape
     if method == "FE":
-        return Tau2Fit(0.0, np.nan, False, True, "fixed-effects model: tau2 = 0 by assumption", 0, 0.0)
+        return Tau2Fit(
+            0.0, np.nan, False, True, "fixed-effects model: tau2 = 0 by assumption", 0, 0.0
+        )
     if method in ITERATIVE:
         return _iterative(y, v, X, method)
     if method in ("DL", "HS"):
@@ -197,7 +214,9 @@ def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> T
     else:  # SJ
         tau0 = wls(y, np.ones(k), X).q / k
         if tau0 <= 0:
-            return Tau2Fit(0.0, np.nan, True, True, "SJ: the outcomes do not vary (initial estimate 0)", 0, 0.0)
+            return Tau2Fit(
+                0.0, np.nan, True, True, "SJ: the outcomes do not vary (initial estimate 0)", 0, 0.0
+            )
         w = 1.0 / (v + tau0)
         numer, denom = wls(y, w, X).q, (k - p) / tau0
     tau2 = max(0.0, numer / denom)
@@ -241,16 +260,23 @@ def _iterative(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> Tau2
 _GRID = np.concatenate([[0.0], 2.0 ** np.arange(-24, 13)])
 
 
-def _scores(y: np.ndarray, v: np.ndarray, X: np.ndarray, taus: np.ndarray, method: str) -> np.ndarray:
+def _scores(
+    y: np.ndarray, v: np.ndarray, X: np.ndarray, taus: np.ndarray, method: str
+) -> np.ndarray:
     """The ML / REML score at many tau2 at once (batched p x p solves)."""
     w = 1.0 / (v[None, :] + taus[:, None])
     xwx = np.einsum("tk,ki,kj->tij", w, X, X)
     rhs = np.concatenate(
-        [np.einsum("tk,ki,k->ti", w, X, y)[:, :, None], np.einsum("tk,ki,kj->tij", w * w, X, X)], axis=2
+        [np.einsum("tk,ki,k->ti", w, X, y)[:, :, None], np.einsum("tk,ki,kj->tij", w * w, X, X)],
+        axis=2,
     )
     sol = np.linalg.solve(xwx, rhs)
     py = w * (y[None, :] - np.einsum("ti,ki->tk", sol[:, :, 0], X))
-    trace = w.sum(axis=1) if method == "ML" else w.sum(axis=1) - np.trace(sol[:, :, 1:], axis1=1, axis2=2)
+    trace = (
+        w.sum(axis=1)
+        if method == "ML"
+        else w.sum(axis=1) - np.trace(sol[:, :, 1:], axis1=1, axis2=2)
+    )
     return 0.5 * (np.sum(py * py, axis=1) - trace)
 
 
@@ -263,10 +289,19 @@ def _global_maximum(y, v, X, method, equation, scale) -> tuple[float, bool, str,
     if score[0] <= 0:
         candidates.append((0.0, True, "tau2 at its lower bound 0", 0.0))
     for i in np.flatnonzero((score[:-1] > 0) & (score[1:] <= 0)):
-        root, info = optimize.brentq(equation, taus[i], taus[i + 1], xtol=_XTOL_REL * scale,
-                                     rtol=4 * np.finfo(float).eps, full_output=True, disp=False)
+        root, info = optimize.brentq(
+            equation,
+            taus[i],
+            taus[i + 1],
+            xtol=_XTOL_REL * scale,
+            rtol=4 * np.finfo(float).eps,
+            full_output=True,
+            disp=False,
+        )
         calls += info.function_calls
-        candidates.append((float(root), bool(info.converged), f"brentq: {info.flag}", abs(equation(root))))
+        candidates.append(
+            (float(root), bool(info.converged), f"brentq: {info.flag}", abs(equation(root)))
+        )
     if score[-1] > 0:  # still rising at the top of the grid: follow it outwards
         root, converged, message, more, grad = _root(equation, scale, lo=taus[-1])
         calls += more
@@ -286,7 +321,9 @@ def _global_maximum(y, v, X, method, equation, scale) -> tuple[float, bool, str,
 # --------------------------------------------------------------------------------------------
 
 
-def log_likelihoods(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, beta: np.ndarray) -> tuple[float, float]:
+def log_likelihoods(
+    y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, beta: np.ndarray
+) -> tuple[float, float]:
     """(ML, REML) log-likelihoods at (beta, tau2).
 
     ML: -1/2 [k log 2pi + sum log(v + tau2) + r'Wr]. REML (Harville, 1977; the form metafor
@@ -415,7 +452,9 @@ def fit_model(
         crit = float(-special.ndtri((1.0 - level) / 2.0))
     se = np.sqrt(np.diag(vb))
     stat = beta / se
-    pval = 2.0 * (special.stdtr(df, -np.abs(stat)) if df is not None else special.ndtr(-np.abs(stat)))
+    pval = 2.0 * (
+        special.stdtr(df, -np.abs(stat)) if df is not None else special.ndtr(-np.abs(stat))
+    )
 
     g0 = wls(y, 1.0 / v, X)
     qe, s2 = g0.q, (k - p) / g0.tr_p
@@ -438,10 +477,31 @@ def fit_model(
             qm_p = float(special.chdtrc(qm_df, qm))
 
     return ModelFit(
-        k=k, p=p, method=method, test=test, level=level, beta=beta, vb=vb, se=se, stat=stat,
-        pval=pval, ci_lower=beta - crit * se, ci_upper=beta + crit * se, df=df, crit=crit, tau=tau,
-        QE=qe, QE_df=k - p, QE_p=float(special.chdtrc(k - p, qe)), s2=s2, I2=i2, H2=h2,
-        weights=a / a.sum() * 100.0, QM=qm, QM_df=qm_df, QM_p=qm_p,
+        k=k,
+        p=p,
+        method=method,
+        test=test,
+        level=level,
+        beta=beta,
+        vb=vb,
+        se=se,
+        stat=stat,
+        pval=pval,
+        ci_lower=beta - crit * se,
+        ci_upper=beta + crit * se,
+        df=df,
+        crit=crit,
+        tau=tau,
+        QE=qe,
+        QE_df=k - p,
+        QE_p=float(special.chdtrc(k - p, qe)),
+        s2=s2,
+        I2=i2,
+        H2=h2,
+        weights=a / a.sum() * 100.0,
+        QM=qm,
+        QM_df=qm_df,
+        QM_p=qm_p,
         fitstats=_fitstats(y, v, X, method, tau.tau2, beta),
     )
 

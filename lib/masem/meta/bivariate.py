@@ -15,16 +15,19 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from masem.meta.bias import egger, failsafe_n, pet_peese, trim_and_fill
 from masem.data import StudyDatabase
-from masem.errors import DataError, relabel_notes
-from masem.meta.psychometric import hunter_schmidt
 from masem.effects import r_to_z, z_to_r
+from masem.errors import DataError, relabel_notes
+from masem.meta.bias import egger, failsafe_n, pet_peese, trim_and_fill
+from masem.meta.psychometric import hunter_schmidt
 from masem.meta.univariate import escalc, meta
 
 
-def effect_sizes(database: StudyDatabase, var1: str, var2: str, measure: str = "ZCOR") -> pd.DataFrame:
-    """Every study reporting ``var1``-``var2`` (see :meth:`StudyDatabase.pair`) with its effect size.
+def effect_sizes(
+    database: StudyDatabase, var1: str, var2: str, measure: str = "ZCOR"
+) -> pd.DataFrame:
+    """Every study reporting ``var1``-``var2`` (see :meth:`StudyDatabase.pair`) with its effect
+    size.
 
     Returns the rows of :meth:`~masem.data.StudyDatabase.pair` (study, r, n, alphas, moderators)
     with the columns ``yi`` and ``vi`` of :func:`masem.escalc` appended (``"ZCOR"``: Fisher's z).
@@ -33,7 +36,9 @@ def effect_sizes(database: StudyDatabase, var1: str, var2: str, measure: str = "
     return pair.join(escalc(measure, pair["r"], pair["n"]))
 
 
-def bias_table(database: StudyDatabase, focal: str, others: Sequence[str], method: str = "REML") -> pd.DataFrame:
+def bias_table(
+    database: StudyDatabase, focal: str, others: Sequence[str], method: str = "REML"
+) -> pd.DataFrame:
     """Publication-bias diagnostics for each relation of ``focal``, one row per relation.
 
     Random-effects model on Fisher's z (:func:`masem.meta`), then Egger's regression test in
@@ -57,21 +62,25 @@ def bias_table(database: StudyDatabase, focal: str, others: Sequence[str], metho
             fit = meta(data["yi"], data["vi"], method=method, labels=list(data["study_id"]))
             rma_test, lm_test = egger(fit, model="rma"), egger(fit, model="lm")
             filled, pp = trim_and_fill(fit), pet_peese(fit)
-        rows.append({
-            "relation": f"{focal}-{other}",
-            "k": fit.k,
-            "r_RE": float(z_to_r(fit.estimate)),
-            "egger_z": rma_test.statistic,
-            "egger_p": rma_test.p,
-            "egger_lm_p": lm_test.p,
-            "trimfill_k0": filled.k0,
-            "trimfill_side": filled.side,
-            "r_trimfill": float(z_to_r(filled.result.estimate)),
-            "PET_PEESE": pp.chosen,
-            "r_PET_PEESE": float(z_to_r(pp.estimate)),
-            "failsafe_Rosenthal": failsafe_n(data["yi"], data["vi"], method="Rosenthal").n,
-            "failsafe_Orwin": failsafe_n(data["yi"], data["vi"], method="Orwin", target=float(r_to_z(0.10))).n,
-        })
+        rows.append(
+            {
+                "relation": f"{focal}-{other}",
+                "k": fit.k,
+                "r_RE": float(z_to_r(fit.estimate)),
+                "egger_z": rma_test.statistic,
+                "egger_p": rma_test.p,
+                "egger_lm_p": lm_test.p,
+                "trimfill_k0": filled.k0,
+                "trimfill_side": filled.side,
+                "r_trimfill": float(z_to_r(filled.result.estimate)),
+                "PET_PEESE": pp.chosen,
+                "r_PET_PEESE": float(z_to_r(pp.estimate)),
+                "failsafe_Rosenthal": failsafe_n(data["yi"], data["vi"], method="Rosenthal").n,
+                "failsafe_Orwin": failsafe_n(
+                    data["yi"], data["vi"], method="Orwin", target=float(r_to_z(0.10))
+                ).n,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -132,26 +141,33 @@ def bivariate_table(
                 "a meta-analysis needs at least 2. Leave that construct out of `others`."
             )
         hs = hunter_schmidt(
-            pair["r"], pair["n"], rxx=pair["rxx"], ryy=pair["ryy"], labels=list(pair["study_id"]),
-            credibility=credibility, level=level,
+            pair["r"],
+            pair["n"],
+            rxx=pair["rxx"],
+            ryy=pair["ryy"],
+            labels=list(pair["study_id"]),
+            credibility=credibility,
+            level=level,
         )
         z = escalc("ZCOR", pair["r"], pair["n"])
         with relabel_notes(f"{focal}-{other}"):
             random_effects = meta(z["yi"], z["vi"], method=method, level=level)
-        rows.append({
-            "code": other,
-            "name": names.get(other, other),
-            "k": hs.k,
-            "N": hs.n_total,
-            "r_mean": hs.r_mean,
-            "rho": hs.rho,
-            "rho_se": hs.rho_se,
-            "ci_lower": hs.rho_ci_lower,
-            "ci_upper": hs.rho_ci_upper,
-            "cred_lower": hs.rho_cred_lower,
-            "cred_upper": hs.rho_cred_upper,
-            "sd_rho": hs.sd_rho,
-            "I2": random_effects.I2,
-            "correction": hs.method,
-        })
+        rows.append(
+            {
+                "code": other,
+                "name": names.get(other, other),
+                "k": hs.k,
+                "N": hs.n_total,
+                "r_mean": hs.r_mean,
+                "rho": hs.rho,
+                "rho_se": hs.rho_se,
+                "ci_lower": hs.rho_ci_lower,
+                "ci_upper": hs.rho_ci_upper,
+                "cred_lower": hs.rho_cred_lower,
+                "cred_upper": hs.rho_cred_upper,
+                "sd_rho": hs.sd_rho,
+                "I2": random_effects.I2,
+                "correction": hs.method,
+            }
+        )
     return pd.DataFrame(rows)

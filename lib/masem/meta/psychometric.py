@@ -35,7 +35,8 @@ class HunterSchmidtResult:
     k, n_total, n_mean : int, int, float
         Number of studies, total and mean sample size.
     r_mean, se, ci_lower, ci_upper : float
-        Bare-bones: n-weighted mean observed r, its SE (``sd_obs / sqrt(k)``) and confidence interval.
+        Bare-bones: n-weighted mean observed r, its SE (``sd_obs / sqrt(k)``) and confidence
+        interval.
     var_obs, var_e, var_res, sd_obs, sd_res : float
         Bare-bones observed (n-weighted) variance, sampling-error variance, residual variance
         (truncated at 0) and the SDs.
@@ -106,11 +107,14 @@ class HunterSchmidtResult:
 
     def studies(self) -> pd.DataFrame:
         """One row per study: label, r, n, rxx, ryy (NaN = not reported) and, for individual
-        corrections, the corrected r and its weight n rxx ryy."""
+        corrections, the corrected r and its weight n rxx ryy.
+        """
         r = np.array(self._r)
         n = np.array(self._n, dtype=float)
         rxx, ryy = np.array(self._rxx), np.array(self._ryy)
-        out = pd.DataFrame({"label": self.labels, "r": r, "n": np.array(self._n), "rxx": rxx, "ryy": ryy})
+        out = pd.DataFrame(
+            {"label": self.labels, "r": r, "n": np.array(self._n), "rxx": rxx, "ryy": ryy}
+        )
         if self.method == "individual":
             a2 = np.nan_to_num(rxx, nan=1.0) * np.nan_to_num(ryy, nan=1.0)
             out["r_corrected"] = r / np.sqrt(a2)
@@ -120,28 +124,57 @@ class HunterSchmidtResult:
     def summary(self) -> pd.DataFrame:
         """One-row tidy table of the bare-bones and corrected estimates."""
         names = (
-            "method", "k", "n_total", "n_mean", "r_mean", "se", "ci_lower", "ci_upper", "var_obs",
-            "var_e", "var_res", "sd_obs", "sd_res", "pct_sampling_error", "cred_lower", "cred_upper",
-            "rho", "rho_se", "rho_ci_lower", "rho_ci_upper", "var_rho", "sd_rho", "rho_cred_lower",
-            "rho_cred_upper", "pct_artifacts", "attenuation", "artifact_cv2", "credibility", "level",
+            "method",
+            "k",
+            "n_total",
+            "n_mean",
+            "r_mean",
+            "se",
+            "ci_lower",
+            "ci_upper",
+            "var_obs",
+            "var_e",
+            "var_res",
+            "sd_obs",
+            "sd_res",
+            "pct_sampling_error",
+            "cred_lower",
+            "cred_upper",
+            "rho",
+            "rho_se",
+            "rho_ci_lower",
+            "rho_ci_upper",
+            "var_rho",
+            "sd_rho",
+            "rho_cred_lower",
+            "rho_cred_upper",
+            "pct_artifacts",
+            "attenuation",
+            "artifact_cv2",
+            "credibility",
+            "level",
         )
         return pd.DataFrame([{name: getattr(self, name) for name in names}])
 
     def __repr__(self) -> str:
         cred, lev = f"{100 * self.credibility:g}%", f"{100 * self.level:g}%"
         lines = [
-            f"HunterSchmidtResult({self.method}: k = {self.k}, N = {self.n_total}, mean n = {self.n_mean:.1f})",
-            f"  bare-bones: r = {self.r_mean:.4f} (SE {self.se:.4f}, {lev} CI [{self.ci_lower:.4f}, "
+            f"HunterSchmidtResult({self.method}: k = {self.k}, N = {self.n_total}, mean n = "
+            f"{self.n_mean:.1f})",
+            f"  bare-bones: r = {self.r_mean:.4f} (SE {self.se:.4f}, {lev} CI "
+            f"[{self.ci_lower:.4f}, "
             f"{self.ci_upper:.4f}]), SD_res = {self.sd_res:.4f}, "
             f"{self.pct_sampling_error:.1f}% of variance from sampling error, "
             f"{cred} CrI [{self.cred_lower:.4f}, {self.cred_upper:.4f}]",
         ]
         if self.method != "bare-bones":
             lines.append(
-                f"  corrected:  rho = {self.rho:.4f} (SE {self.rho_se:.4f}, {lev} CI [{self.rho_ci_lower:.4f}, "
+                f"  corrected:  rho = {self.rho:.4f} (SE {self.rho_se:.4f}, {lev} CI "
+                f"[{self.rho_ci_lower:.4f}, "
                 f"{self.rho_ci_upper:.4f}]), SD_rho = {self.sd_rho:.4f}, "
                 f"{self.pct_artifacts:.1f}% of variance from artifacts, "
-                f"{cred} CrI [{self.rho_cred_lower:.4f}, {self.rho_cred_upper:.4f}], A = {self.attenuation:.4f}"
+                f"{cred} CrI [{self.rho_cred_lower:.4f}, {self.rho_cred_upper:.4f}], A = "
+                f"{self.attenuation:.4f}"
             )
         return "\n".join(lines)
 
@@ -151,7 +184,10 @@ def _study_names(labels: Sequence[str] | None, k: int) -> list[str]:
         return [f"study {i + 1}" for i in range(k)]
     names = [str(x) for x in labels]
     if len(names) != k:
-        raise DataError(f"labels has {len(names)} entries but there are {k} correlations; give one label per study.")
+        raise DataError(
+            f"labels has {len(names)} entries but there are {k} correlations; give one label per "
+            "study."
+        )
     return names
 
 
@@ -165,7 +201,9 @@ def _vector(values: ArrayLike, name: str, k: int | None) -> np.ndarray:
     return out
 
 
-def _reliability(values: ArrayLike | None, name: str, k: int, names: list[str]) -> np.ndarray | None:
+def _reliability(
+    values: ArrayLike | None, name: str, k: int, names: list[str]
+) -> np.ndarray | None:
     if values is None:
         return None
     rel = _vector(values, name, k)
@@ -195,23 +233,28 @@ def hunter_schmidt(
     level: float = 0.95,
     correction: str = "auto",
 ) -> HunterSchmidtResult:
-    """Hunter-Schmidt psychometric meta-analysis of correlations, bare-bones or corrected for unreliability.
+    """Hunter-Schmidt psychometric meta-analysis of correlations, bare-bones or corrected for
+    unreliability.
 
-    Bare-bones (Schmidt & Hunter, 2015, ch. 3): the mean is ``rbar = sum(n r) / sum(n)``, the observed
+    Bare-bones (Schmidt & Hunter, 2015, ch. 3): the mean is ``rbar = sum(n r) / sum(n)``, the
+    observed
     variance ``S2_r = sum(n (r - rbar)^2) / sum(n)``, the sampling-error variance Schmidt & Hunter's
     mean-n formula ``S2_e = (1 - rbar^2)^2 / (nbar - 1)`` with ``nbar = sum(n) / k``, the residual
     variance ``S2_res = max(S2_r - S2_e, 0)``, the SE of the mean ``sqrt(S2_r / k)`` and the
     credibility interval ``rbar +- z SD_res``.
 
     Individual corrections (ch. 3), used when every study reports the reliabilities: ``A_i =
-    sqrt(rxx_i ryy_i)``, ``r_ci = r_i / A_i`` pooled with weights ``n_i A_i^2``; each corrected r has
+    sqrt(rxx_i ryy_i)``, ``r_ci = r_i / A_i`` pooled with weights ``n_i A_i^2``; each corrected r
+    has
     sampling variance ``(1 - rbar^2)^2 / (n_i - 1) / A_i^2`` (rbar the bare-bones mean) and their
-    weighted mean is subtracted from the weighted variance of the ``r_ci``; ``SE(rho) = SD_rc / sqrt(k)``.
+    weighted mean is subtracted from the weighted variance of the ``r_ci``; ``SE(rho) = SD_rc /
+    sqrt(k)``.
 
     Artifact distributions (ch. 4, multiplicative model), used when some studies lack a reliability:
     ``A = mean(sqrt(rxx)) mean(sqrt(ryy))`` over the studies that report them, ``rho = rbar / A``,
     ``V = sum of the squared coefficients of variation of sqrt(rxx) and sqrt(ryy)`` (SDs with
-    denominator count), ``S2_rho = max(S2_r - S2_e - rbar^2 V, 0) / A^2`` and ``SE(rho) = SE(rbar) / A``.
+    denominator count), ``S2_rho = max(S2_r - S2_e - rbar^2 V, 0) / A^2`` and ``SE(rho) = SE(rbar) /
+    A``.
 
     Parameters
     ----------
@@ -221,7 +264,8 @@ def hunter_schmidt(
         Sample sizes (whole numbers >= 2).
     rxx, ryy : array_like, optional
         Reliabilities of the two variables, in (0, 1]; NaN (or None entries) where a study does not
-        report one. Leave both out for a bare-bones analysis; give one to correct for that variable only.
+        report one. Leave both out for a bare-bones analysis; give one to correct for that variable
+        only.
     labels : sequence of str, optional
         Study names used in messages and :meth:`HunterSchmidtResult.studies`.
     credibility : float
@@ -270,10 +314,16 @@ def hunter_schmidt(
     cv2: float | None = None
     if method == "bare-bones":
         rho, rho_se, var_rho, attenuation, pct_art = (
-            bare["r_mean"], bare["se"], bare["var_res"], 1.0, bare["pct_sampling_error"]
+            bare["r_mean"],
+            bare["se"],
+            bare["var_res"],
+            1.0,
+            bare["pct_sampling_error"],
         )
     elif method == "individual":
-        rho, rho_se, var_rho, attenuation, pct_art = _individual(r_arr, n_arr, qx * qy, bare["r_mean"])
+        rho, rho_se, var_rho, attenuation, pct_art = _individual(
+            r_arr, n_arr, qx * qy, bare["r_mean"]
+        )
     else:
         given = [rel for rel in (rel_x, rel_y) if rel is not None]
         rho, rho_se, var_rho, attenuation, pct_art, cv2 = _artifact_distribution(given, bare)
@@ -305,7 +355,9 @@ def hunter_schmidt(
     )
 
 
-def _studies(r: ArrayLike, n: ArrayLike, labels: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _studies(
+    r: ArrayLike, n: ArrayLike, labels: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Validated correlations, sample sizes and study names."""
     r_arr = _vector(r, "r", None)
     k = r_arr.size
@@ -315,10 +367,15 @@ def _studies(r: ArrayLike, n: ArrayLike, labels: Sequence[str] | None) -> tuple[
         raise DataError(f"a meta-analysis needs at least 2 studies, got k = {k}.")
     bad = np.flatnonzero(~np.isfinite(r_arr) | (np.abs(r_arr) >= 1))
     if bad.size:
-        raise DataError(f"r of {names[bad[0]]} is {r_arr[bad[0]]:g}; correlations must be finite and lie in (-1, 1).")
+        raise DataError(
+            f"r of {names[bad[0]]} is {r_arr[bad[0]]:g}; correlations must be finite and lie in "
+            "(-1, 1)."
+        )
     bad = np.flatnonzero(~np.isfinite(n_arr) | (n_arr < 2) | (n_arr != np.round(n_arr)))
     if bad.size:
-        raise DataError(f"n of {names[bad[0]]} is {n_arr[bad[0]]:g}; sample sizes must be whole numbers >= 2.")
+        raise DataError(
+            f"n of {names[bad[0]]} is {n_arr[bad[0]]:g}; sample sizes must be whole numbers >= 2."
+        )
     return r_arr, n_arr, names
 
 
@@ -333,15 +390,27 @@ def _bare_bones(r: np.ndarray, n: np.ndarray, z_ci: float, z_cr: float) -> dict:
     se = np.sqrt(var_obs / k)
     pct_e = 100.0 if var_obs == 0 else _cap(100 * var_e / var_obs)
     return {
-        "r_mean": r_mean, "var_obs": var_obs, "var_e": var_e, "var_res": var_res,
-        "sd_obs": np.sqrt(var_obs), "sd_res": np.sqrt(var_res), "pct_sampling_error": pct_e, "se": se,
-        "ci_lower": r_mean - z_ci * se, "ci_upper": r_mean + z_ci * se,
-        "cred_lower": r_mean - z_cr * np.sqrt(var_res), "cred_upper": r_mean + z_cr * np.sqrt(var_res),
+        "r_mean": r_mean,
+        "var_obs": var_obs,
+        "var_e": var_e,
+        "var_res": var_res,
+        "sd_obs": np.sqrt(var_obs),
+        "sd_res": np.sqrt(var_res),
+        "pct_sampling_error": pct_e,
+        "se": se,
+        "ci_lower": r_mean - z_ci * se,
+        "ci_upper": r_mean + z_ci * se,
+        "cred_lower": r_mean - z_cr * np.sqrt(var_res),
+        "cred_upper": r_mean + z_cr * np.sqrt(var_res),
     }
 
 
-def _method(correction: str, rel_x: np.ndarray | None, rel_y: np.ndarray | None, names: list[str]) -> str:
-    """Which correction the reliabilities given allow: bare-bones, individual or artifact distribution."""
+def _method(
+    correction: str, rel_x: np.ndarray | None, rel_y: np.ndarray | None, names: list[str]
+) -> str:
+    """Which correction the reliabilities given allow: bare-bones, individual or artifact
+    distribution.
+    """
     given = [rel for rel in (rel_x, rel_y) if rel is not None]
     complete = all(not np.isnan(rel).any() for rel in given)
     if not given:
@@ -349,7 +418,9 @@ def _method(correction: str, rel_x: np.ndarray | None, rel_y: np.ndarray | None,
             raise DataError(f"correction={correction!r} needs reliabilities; give rxx and/or ryy.")
         return "bare-bones"
     if correction == "individual" and not complete:
-        rel, name = (rel_x, "rxx") if rel_x is not None and np.isnan(rel_x).any() else (rel_y, "ryy")
+        rel, name = (
+            (rel_x, "rxx") if rel_x is not None and np.isnan(rel_x).any() else (rel_y, "ryy")
+        )
         first = int(np.flatnonzero(np.isnan(rel))[0])
         raise DataError(
             f"{name} of {names[first]} is missing; individual corrections need every reliability "

@@ -1,4 +1,5 @@
-"""Univariate meta-analysis of correlations: effect sizes, fixed/random effects, meta-regression, subgroups.
+"""Univariate meta-analysis of correlations: effect sizes, fixed/random effects, meta-regression,
+subgroups.
 
 :func:`escalc` turns correlations and sample sizes into effect sizes (r or Fisher's z) with
 their sampling variances; :func:`meta` pools them with a fixed- or random-effects model;
@@ -22,8 +23,8 @@ from numpy.typing import ArrayLike
 from scipy import linalg, stats
 
 from masem._util import check_level, choose, deprecated, frozen
-from masem.meta import _rma
 from masem.errors import ConvergenceWarning, DataError, ModelError, relabel_notes
+from masem.meta import _rma
 
 __all__ = [
     "MetaRegressionResult",
@@ -50,8 +51,10 @@ def _vector(x: Any, name: str, allow_missing: bool = False) -> tuple[np.ndarray,
     """A 1-D float array from a list, array or Series (None -> NaN), and the Series index if any."""
     index = x.index if isinstance(x, pd.Series) else None
     if isinstance(x, (pd.DataFrame, str, bytes, Mapping)) or np.ndim(x) != 1:
-        raise DataError(f"{name} must be a one-dimensional sequence of numbers; got {type(x).__name__} "
-                        f"with shape {np.shape(x)}.")
+        raise DataError(
+            f"{name} must be a one-dimensional sequence of numbers; got {type(x).__name__} "
+            f"with shape {np.shape(x)}."
+        )
     values = list(x.tolist() if hasattr(x, "tolist") else x)
     try:
         out = np.array([np.nan if v is None or v is pd.NA else v for v in values], dtype=float)
@@ -61,8 +64,10 @@ def _vector(x: Any, name: str, allow_missing: bool = False) -> tuple[np.ndarray,
     if not allow_missing and np.isnan(out).any():
         pos = int(np.flatnonzero(np.isnan(out))[0])
         where = f"label {_plain(index[pos])!r}" if index is not None else f"position {pos + 1}"
-        raise DataError(f"{name} is missing (NaN) at {where}; drop the studies with missing values "
-                        f"first (e.g. DataFrame.dropna()).")
+        raise DataError(
+            f"{name} is missing (NaN) at {where}; drop the studies with missing values "
+            f"first (e.g. DataFrame.dropna())."
+        )
     return out, index
 
 
@@ -84,7 +89,10 @@ def _labels(labels: Any, index: pd.Index | None, k: int) -> tuple:
     if labels is not None:
         out = tuple(labels.tolist() if hasattr(labels, "tolist") else labels)
         if len(out) != k:
-            raise DataError(f"labels has {len(out)} entries but there are {k} studies; give one label per study.")
+            raise DataError(
+                f"labels has {len(out)} entries but there are {k} studies; give one label per "
+                "study."
+            )
         if len(set(out)) != k:
             dup = pd.Index(out)[pd.Index(out).duplicated()][0]
             raise DataError(f"labels must be unique; {dup!r} occurs more than once.")
@@ -104,23 +112,34 @@ def _effects(yi: Any, vi: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, tup
     y, idx_y = _vector(yi, "yi")
     v, idx_v = _vector(vi, "vi")
     if len(y) != len(v):
-        raise DataError(f"yi has {len(y)} values but vi has {len(v)}; give one sampling variance per effect size.")
+        raise DataError(
+            f"yi has {len(y)} values but vi has {len(v)}; give one sampling variance per effect "
+            "size."
+        )
     lab = _labels(labels, idx_y if idx_y is not None else idx_v, len(y))
     for name, arr in (("yi", y), ("vi", v)):
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
-            raise DataError(f"{name} of {_study(lab, bad[0])} is {float(arr[bad[0]])!r}; every value must be finite.")
+            raise DataError(
+                f"{name} of {_study(lab, bad[0])} is {float(arr[bad[0]])!r}; every value must be "
+                "finite."
+            )
     bad = np.flatnonzero(v <= 0)
     if bad.size:
-        raise DataError(f"vi of {_study(lab, bad[0])} is {float(v[bad[0]])!r}; sampling variances must be positive "
-                        f"(a correlation of exactly +-1 or a tiny sample gives none).")
+        raise DataError(
+            f"vi of {_study(lab, bad[0])} is {float(v[bad[0]])!r}; sampling variances must be "
+            "positive "
+            f"(a correlation of exactly +-1 or a tiny sample gives none)."
+        )
     return y, v, lab
 
 
 def _check_k(k: int, p: int, method: str, what: str = "the model") -> None:
     if k - p < 1:
-        raise DataError(f"{what} has {_n_studies(k)} for {p} coefficient(s); method {method!r} needs at least "
-                        f"{p + 1} (k - p >= 1) to estimate heterogeneity. Add studies or drop moderators.")
+        raise DataError(
+            f"{what} has {_n_studies(k)} for {p} coefficient(s); method {method!r} needs at least "
+            f"{p + 1} (k - p >= 1) to estimate heterogeneity. Add studies or drop moderators."
+        )
 
 
 def _n_studies(n: int) -> str:
@@ -135,7 +154,8 @@ def _warn_tau2(tau: _rma.Tau2Fit, method: str, residual: bool = False) -> None:
     if not tau.converged:
         warnings.warn(
             f"tau2 ({method}) did not converge: {tau.message}. The estimate is the last value "
-            f"tried; check the data for extreme yi or vi, or use a closed-form estimator (method='DL').",
+            "tried; check the data for extreme yi or vi, or use a closed-form estimator "
+            "(method='DL').",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -143,8 +163,10 @@ def _warn_tau2(tau: _rma.Tau2Fit, method: str, residual: bool = False) -> None:
         what = "residual heterogeneity (after the moderators)" if residual else "heterogeneity"
         warnings.warn(
             f"{TAU2_AT_BOUND} ({method}): the studies show no {what} beyond sampling error, so the "
-            "random-effects result equals the fixed-effect one. This is a valid estimate, but tau2's "
-            "standard error is not meaningful there; report the Q-profile interval (confint()) for tau2.",
+            "random-effects result equals the fixed-effect one. This is a valid estimate, but "
+            "tau2's "
+            "standard error is not meaningful there; report the Q-profile interval (confint()) for "
+            "tau2.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -159,7 +181,9 @@ def _fmt_p(p: float) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def escalc(measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels: Any = None) -> pd.DataFrame:
+def escalc(
+    measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels: Any = None
+) -> pd.DataFrame:
     """Effect sizes and sampling variances of correlations, as metafor's ``escalc``.
 
     Parameters
@@ -206,7 +230,9 @@ def escalc(measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels
     r, idx = _vector(ri, "ri", allow_missing=True)
     n, _ = _vector(ni, "ni", allow_missing=True)
     if len(r) != len(n):
-        raise DataError(f"ri has {len(r)} values but ni has {len(n)}; give one sample size per correlation.")
+        raise DataError(
+            f"ri has {len(r)} values but ni has {len(n)}; give one sample size per correlation."
+        )
     if labels is not None:
         index = pd.Index(_labels(labels, None, len(r)))
     else:
@@ -214,13 +240,18 @@ def escalc(measure: str, ri: ArrayLike, ni: ArrayLike, vtype: str = "LS", labels
     observed = ~np.isnan(r) & ~np.isnan(n)
     bad = np.flatnonzero(observed & ((r <= -1) | (r >= 1) | ~np.isfinite(r)))
     if bad.size:
-        raise DataError(f"ri of row {_plain(index[bad[0]])!r} is {float(r[bad[0]])!r}; correlations must lie "
-                        f"strictly between -1 and 1.")
+        raise DataError(
+            f"ri of row {_plain(index[bad[0]])!r} is {float(r[bad[0]])!r}; correlations must lie "
+            f"strictly between -1 and 1."
+        )
     n_min = 3 if measure_c == "ZCOR" else 1
     bad = np.flatnonzero(observed & (~np.isfinite(n) | (n <= n_min)))
     if bad.size:
-        raise DataError(f"ni of row {_plain(index[bad[0]])!r} is {float(n[bad[0]])!r}; {measure_c} needs sample "
-                        f"sizes above {n_min} (its variance divides by ni - {n_min}).")
+        raise DataError(
+            f"ni of row {_plain(index[bad[0]])!r} is {float(n[bad[0]])!r}; {measure_c} needs "
+            "sample "
+            f"sizes above {n_min} (its variance divides by ni - {n_min})."
+        )
     # Missing rows stay missing (NaN in, NaN out), as in metafor; nothing below divides by them.
     r_obs = np.where(observed, r, 0.0)
     n_obs = np.where(observed, n, n_min + 1.0)
@@ -295,7 +326,9 @@ class _Heterogeneity:
         return list(self._labels)
 
     def fit_stats(self) -> pd.Series:
-        """logLik, deviance, AIC, BIC, AICc (restricted likelihood for REML, ML otherwise; as metafor's ``fitstats``)."""
+        """logLik, deviance, AIC, BIC, AICc (restricted likelihood for REML, ML otherwise; as
+        metafor's ``fitstats``).
+        """
         return pd.Series(dict(self._fitstats), name="fit", dtype=float)
 
     @property
@@ -327,7 +360,9 @@ class _Heterogeneity:
             t_lb, t_ub = _rma.q_profile(self._y, self._v, self._X, level)
             lb = [t_lb, np.sqrt(t_lb), 100 * t_lb / (t_lb + self._s2), (t_lb + self._s2) / self._s2]
             ub = [t_ub, np.sqrt(t_ub), 100 * t_ub / (t_ub + self._s2), (t_ub + self._s2) / self._s2]
-        return pd.DataFrame({"estimate": estimate, "ci_lower": lb, "ci_upper": ub}, index=_CONFINT_ROWS)
+        return pd.DataFrame(
+            {"estimate": estimate, "ci_lower": lb, "ci_upper": ub}, index=_CONFINT_ROWS
+        )
 
     def _heterogeneity_lines(self) -> list[str]:
         lines = []
@@ -342,7 +377,9 @@ class _Heterogeneity:
             f"H^2 (total / sampling variability):      {self.H2:.2f}",
         ]
         if self.tau2_at_bound:
-            lines.append("note: tau^2 is at its lower bound 0 (no heterogeneity beyond sampling error).")
+            lines.append(
+                "note: tau^2 is at its lower bound 0 (no heterogeneity beyond sampling error)."
+            )
         if not self.converged:
             lines.append(f"note: tau^2 did not converge ({self.message}).")
         return lines
@@ -351,7 +388,9 @@ class _Heterogeneity:
 def _model_name(method: str, moderators: bool) -> str:
     if method == "FE":
         return "Fixed-effects model" + (" with moderators" if moderators else "")
-    return ("Mixed-effects model" if moderators else "Random-effects model") + f" (tau^2 estimator: {method})"
+    return (
+        "Mixed-effects model" if moderators else "Random-effects model"
+    ) + f" (tau^2 estimator: {method})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,7 +427,8 @@ class MetaResult(_Heterogeneity):
     user_weights: np.ndarray | None
 
     def predict(self, transf: str | None = None, level: float | None = None) -> pd.DataFrame:
-        """The pooled estimate with its confidence and prediction interval, as metafor's ``predict``.
+        """The pooled estimate with its confidence and prediction interval, as metafor's
+        ``predict``.
 
         Parameters
         ----------
@@ -425,11 +465,15 @@ class MetaResult(_Heterogeneity):
             half = crit * np.sqrt(self.se**2 + self.tau2)
             row["pi_lower"], row["pi_upper"] = self.estimate - half, self.estimate + half
         if transf == "z2r":
-            row = {key: (np.nan if key == "se" else float(np.tanh(val))) for key, val in row.items()}
+            row = {
+                key: (np.nan if key == "se" else float(np.tanh(val))) for key, val in row.items()
+            }
         return pd.DataFrame([row])
 
     def summary(self) -> pd.DataFrame:
-        """One row: method, k, estimate, se, z, p, CI, PI, tau2, tau2_se, tau, I2, H2, Q, Q_df, Q_p, df (NaN for z)."""
+        """One row: method, k, estimate, se, z, p, CI, PI, tau2, tau2_se, tau, I2, H2, Q, Q_df, Q_p,
+        df (NaN for z).
+        """
         return pd.DataFrame(
             [
                 {
@@ -461,8 +505,12 @@ class MetaResult(_Heterogeneity):
         pct = round(100 * self.level)
         lines = [f"{_model_name(self.method, False)}, k = {self.k}", ""]
         lines += self._heterogeneity_lines()
-        lines += ["", f"Test for heterogeneity: Q(df = {self.Q_df}) = {self.Q:.4f}, p {_p_text(self.Q_p)}", "",
-                  f"Pooled estimate ({pct}% CI):"]
+        lines += [
+            "",
+            f"Test for heterogeneity: Q(df = {self.Q_df}) = {self.Q:.4f}, p {_p_text(self.Q_p)}",
+            "",
+            f"Pooled estimate ({pct}% CI):",
+        ]
         table = pd.DataFrame(
             {
                 "estimate": [f"{self.estimate:.4f}"],
@@ -475,7 +523,9 @@ class MetaResult(_Heterogeneity):
         )
         lines += table.to_string(index=False).splitlines()
         if self.method != "FE":
-            lines.append(f"prediction interval ({pct}%): [{self.pi_lower:.4f}, {self.pi_upper:.4f}]")
+            lines.append(
+                f"prediction interval ({pct}%): [{self.pi_lower:.4f}, {self.pi_upper:.4f}]"
+            )
         if self.df is not None:
             lines.append(f"Knapp-Hartung adjustment: t and CI with df = {self.df}")
         return "\n".join(lines)
@@ -537,7 +587,8 @@ def meta(
     the (restricted) likelihood has several local maxima, the highest is reported and
     ``message`` lists the others.
     Standard errors of tau2: inverse expected information for ML / REML, the variance of the
-    quadratic form for DL, HE, HS, SJ, the delta method for PM (see :func:`masem.meta._rma.estimate_tau2`).
+    quadratic form for DL, HE, HS, SJ, the delta method for PM (see
+    :func:`masem.meta._rma.estimate_tau2`).
 
     The pooled estimate is sum w* yi / sum w*, w* = 1 / (vi + tau2), with variance 1 / sum w*
     (with user weights a: sum a yi / sum a, variance sum a^2 (vi + tau2) / (sum a)^2). I2 and
@@ -585,13 +636,18 @@ def meta(
     a = None
     if weights is not None:
         if test_c == "knha":
-            raise DataError("test='knha' with user weights is not supported; use test='z' or drop weights.")
+            raise DataError(
+                "test='knha' with user weights is not supported; use test='z' or drop weights."
+            )
         a, _ = _vector(weights, "weights")
         if len(a) != len(y):
             raise DataError(f"weights has {len(a)} values but there are {len(y)} studies.")
         bad = np.flatnonzero(~np.isfinite(a) | (a <= 0))
         if bad.size:
-            raise DataError(f"weight of {_study(lab, bad[0])} is {float(a[bad[0]])!r}; weights must be positive and finite.")
+            raise DataError(
+                f"weight of {_study(lab, bad[0])} is {float(a[bad[0]])!r}; weights must be "
+                "positive and finite."
+            )
     X = np.ones((len(y), 1))
     fit = _rma.fit_model(y, v, X, method_c, test_c, level, weights=a)
     _warn_tau2(fit.tau, method_c)
@@ -617,7 +673,9 @@ def meta(
     )
 
 
-def _common_fields(fit: _rma.ModelFit, y: np.ndarray, v: np.ndarray, X: np.ndarray, lab: tuple) -> dict:
+def _common_fields(
+    fit: _rma.ModelFit, y: np.ndarray, v: np.ndarray, X: np.ndarray, lab: tuple
+) -> dict:
     return dict(
         k=fit.k,
         method=fit.method,
@@ -683,7 +741,9 @@ class MetaRegressionResult(_Heterogeneity):
     @property
     def coefficients(self) -> pd.DataFrame:
         """Coefficients: name, estimate, se, z (t under knha), p, ci_lower, ci_upper."""
-        return pd.DataFrame(list(self._coef), columns=["name", "estimate", "se", "z", "p", "ci_lower", "ci_upper"])
+        return pd.DataFrame(
+            list(self._coef), columns=["name", "estimate", "se", "z", "p", "ci_lower", "ci_upper"]
+        )
 
     @property
     def coef(self) -> pd.DataFrame:
@@ -716,19 +776,28 @@ class MetaRegressionResult(_Heterogeneity):
             lines.append(f"R^2 (heterogeneity accounted for):       {self.R2:.2f}%")
         lines += [
             "",
-            f"Test for residual heterogeneity: QE(df = {self.QE_df}) = {self.QE:.4f}, p {_p_text(self.QE_p)}",
+            f"Test for residual heterogeneity: QE(df = {self.QE_df}) = {self.QE:.4f}, p "
+            f"{_p_text(self.QE_p)}",
         ]
         if np.isfinite(self.QM):
-            dist = f"F(df1 = {self.QM_df}, df2 = {self.df})" if self.df is not None else f"QM(df = {self.QM_df})"
+            dist = (
+                f"F(df1 = {self.QM_df}, df2 = {self.df})"
+                if self.df is not None
+                else f"QM(df = {self.QM_df})"
+            )
             lines.append(f"Test of moderators: {dist} = {self.QM:.4f}, p {_p_text(self.QM_p)}")
         lines += ["", f"Coefficients ({round(100 * self.level)}% CI):"]
-        table = self.coefficients.rename(columns={"z": stat, "p": "pval", "ci_lower": "ci.lb", "ci_upper": "ci.ub"})
+        table = self.coefficients.rename(
+            columns={"z": stat, "p": "pval", "ci_lower": "ci.lb", "ci_upper": "ci.ub"}
+        )
         table["pval"] = [_fmt_p(p) for p in table["pval"]]
         lines += table.to_string(index=False, float_format=lambda x: f"{x:.4f}").splitlines()
         return "\n".join(lines)
 
 
-def _design_from_frame(frame: pd.DataFrame, intercept: bool) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _design_from_frame(
+    frame: pd.DataFrame, intercept: bool
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Dummy-code a moderator frame like R's model.matrix with factor() columns.
 
     Numeric columns enter as they are; other columns (strings, booleans, pandas Categorical)
@@ -747,7 +816,8 @@ def _design_from_frame(frame: pd.DataFrame, intercept: bool) -> tuple[np.ndarray
     for col in frame.columns:
         series = frame[col][keep]
         categorical = isinstance(series.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+            pd.api.types.is_numeric_dtype(series.dtype)
+            and not pd.api.types.is_bool_dtype(series.dtype)
         )
         if not categorical:
             columns.append(series.to_numpy(dtype=float))
@@ -760,9 +830,11 @@ def _design_from_frame(frame: pd.DataFrame, intercept: bool) -> tuple[np.ndarray
             try:
                 levels = sorted(set(series))
             except TypeError:
-                raise ModelError(f"moderator {col!r} mixes value types that cannot be ordered "
-                                 f"({sorted({type(x).__name__ for x in series})}); convert it to one type "
-                                 f"or to a pandas Categorical.") from None
+                raise ModelError(
+                    f"moderator {col!r} mixes value types that cannot be ordered "
+                    f"({sorted({type(x).__name__ for x in series})}); convert it to one type "
+                    f"or to a pandas Categorical."
+                ) from None
         values = series.to_numpy(dtype=object)
         for lev in levels if full_coding else levels[1:]:
             columns.append((values == lev).astype(float))
@@ -777,28 +849,38 @@ _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0$")
 
 
 def _level_str(level: Any) -> str:
-    """A factor level as R prints it: an integral float such as 2.0 (a numeric column with NaN) as 2."""
+    """A factor level as R prints it: an integral float such as 2.0 (a numeric column with NaN) as
+    2.
+    """
     text = str(_plain(level))
     match = _INTEGRAL_FLOAT.match(text)
     return match.group(1) if match else text
 
 
-def _design_from_formula(formula: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _design_from_formula(
+    formula: str, data: pd.DataFrame
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Design matrix of a patsy formula on ``data``; rows with a missing moderator dropped."""
     import patsy
 
     if not isinstance(data, pd.DataFrame):
-        raise ModelError(f"a formula moderator ({formula!r}) needs data= as a pandas DataFrame; "
-                         f"got {type(data).__name__}.")
+        raise ModelError(
+            f"a formula moderator ({formula!r}) needs data= as a pandas DataFrame; "
+            f"got {type(data).__name__}."
+        )
     # An empty evaluation environment: the formula sees data's columns and patsy's own helpers
     # (C, I, ...), nothing from the caller's namespace.
     env = patsy.EvalEnvironment([{}])
     frame = data.reset_index(drop=True)
     try:
-        design = patsy.dmatrix(formula, frame, eval_env=env, NA_action="drop", return_type="dataframe")
+        design = patsy.dmatrix(
+            formula, frame, eval_env=env, NA_action="drop", return_type="dataframe"
+        )
     except patsy.PatsyError as exc:
-        raise ModelError(f"cannot build the moderators from formula {formula!r} (a formula sees only the "
-                         f"columns of data and patsy's helpers such as C() and I()): {exc}") from None
+        raise ModelError(
+            f"cannot build the moderators from formula {formula!r} (a formula sees only the "
+            f"columns of data and patsy's helpers such as C() and I()): {exc}"
+        ) from None
     keep = np.zeros(len(frame), dtype=bool)
     keep[design.index.to_numpy()] = True
     names = []
@@ -817,17 +899,25 @@ def _moderator_frame(moderators: Any, k: int) -> pd.DataFrame:
     if isinstance(moderators, pd.DataFrame):
         frame = moderators.reset_index(drop=True)
     elif isinstance(moderators, pd.Series):
-        frame = moderators.reset_index(drop=True).to_frame(name=moderators.name if moderators.name is not None else "x")
+        frame = moderators.reset_index(drop=True).to_frame(
+            name=moderators.name if moderators.name is not None else "x"
+        )
     else:
         arr = np.asarray(moderators, dtype=object)
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2:
-            raise ModelError(f"moderators must be a DataFrame, Series, 1-D or 2-D array or a formula string; "
-                             f"got shape {arr.shape}.")
-        frame = pd.DataFrame(arr, columns=[f"x{j + 1}" for j in range(arr.shape[1])]).infer_objects()
+            raise ModelError(
+                f"moderators must be a DataFrame, Series, 1-D or 2-D array or a formula string; "
+                f"got shape {arr.shape}."
+            )
+        frame = pd.DataFrame(
+            arr, columns=[f"x{j + 1}" for j in range(arr.shape[1])]
+        ).infer_objects()
     if len(frame) != k:
-        raise DataError(f"moderators has {len(frame)} rows but there are {k} studies; give one row per study.")
+        raise DataError(
+            f"moderators has {len(frame)} rows but there are {k} studies; give one row per study."
+        )
     return frame
 
 
@@ -838,15 +928,19 @@ def _check_rank(X: np.ndarray, names: list[str]) -> None:
     scale = np.linalg.norm(X, axis=0)
     zero = [names[j] for j in np.flatnonzero(scale == 0)]
     if zero:
-        raise ModelError(f"moderator column(s) {zero} are all zero in the studies used; drop them or "
-                         f"merge levels.")
+        raise ModelError(
+            f"moderator column(s) {zero} are all zero in the studies used; drop them or "
+            f"merge levels."
+        )
     _, r, piv = linalg.qr(X / scale, mode="economic", pivoting=True)
     tol = max(X.shape) * np.finfo(float).eps * abs(r[0, 0]) * 1e3
     rank = int(np.sum(np.abs(np.diag(r)) > tol))
     if rank < X.shape[1]:
         redundant = [names[j] for j in piv[rank:]]
-        raise ModelError(f"the moderators are collinear: {redundant} can be written as a combination of the "
-                         f"other columns; drop them or merge levels.")
+        raise ModelError(
+            f"the moderators are collinear: {redundant} can be written as a combination of the "
+            f"other columns; drop them or merge levels."
+        )
 
 
 def meta_regression(
@@ -913,7 +1007,8 @@ def meta_regression(
     --------
     >>> import pandas as pd
     >>> from masem.meta.univariate import meta_regression
-    >>> df = pd.DataFrame({"yi": [0.1, 0.3, 0.35, 0.2, 0.5, 0.45], "vi": [0.02, 0.01, 0.015, 0.005, 0.03, 0.01],
+    >>> df = pd.DataFrame({"yi": [0.1, 0.3, 0.35, 0.2, 0.5, 0.45],
+    ...                    "vi": [0.02, 0.01, 0.015, 0.005, 0.03, 0.01],
     ...                    "design": ["a", "b", "b", "a", "b", "a"]})
     >>> mr = meta_regression("yi", "vi", "~ C(design)", data=df, method="FE")
     >>> mr.coefficients["name"].tolist()
@@ -937,7 +1032,9 @@ def meta_regression(
     y, v, lab = _effects(yi, vi, labels)
     if isinstance(moderators, str):
         if data is None:
-            raise ModelError(f"a formula moderator ({moderators!r}) needs data= as a pandas DataFrame.")
+            raise ModelError(
+                f"a formula moderator ({moderators!r}) needs data= as a pandas DataFrame."
+            )
         if len(data) != len(y):
             raise DataError(f"data has {len(data)} rows but there are {len(y)} studies.")
         X, names, keep = _design_from_formula(moderators, data)
@@ -947,15 +1044,28 @@ def meta_regression(
     y, v = y[keep], v[keep]
     lab = tuple(lab[i] for i in np.flatnonzero(keep))
     _check_rank(X, names)
-    _check_k(len(y), X.shape[1], method_c, what=f"the meta-regression ({len(dropped)} studies dropped)"
-             if dropped else "the meta-regression")
+    _check_k(
+        len(y),
+        X.shape[1],
+        method_c,
+        what=f"the meta-regression ({len(dropped)} studies dropped)"
+        if dropped
+        else "the meta-regression",
+    )
     has_intercept = "intrcpt" in names
     btt = np.array([j for j, name in enumerate(names) if name != "intrcpt"], dtype=int)
     fit = _rma.fit_model(y, v, X, method_c, test_c, level, btt=btt)
     _warn_tau2(fit.tau, method_c, residual=True)
     coef = tuple(
-        (names[j], float(fit.beta[j]), float(fit.se[j]), float(fit.stat[j]), float(fit.pval[j]),
-         float(fit.ci_lower[j]), float(fit.ci_upper[j]))
+        (
+            names[j],
+            float(fit.beta[j]),
+            float(fit.se[j]),
+            float(fit.stat[j]),
+            float(fit.pval[j]),
+            float(fit.ci_lower[j]),
+            float(fit.ci_upper[j]),
+        )
         for j in range(len(names))
     )
     return MetaRegressionResult(
@@ -1017,13 +1127,24 @@ class SubgroupResult:
 
     @property
     def table(self) -> pd.DataFrame:
+        """One row per group: the group's pooled estimate, its interval, k and tau2."""
         rows = []
         for group, res in self._results:
-            rows.append({
-                "group": group, "k": res.k, "estimate": res.estimate, "se": res.se,
-                "ci_lower": res.ci_lower, "ci_upper": res.ci_upper, "tau2": res.tau2, "I2": res.I2,
-                "Q": res.Q, "Q_df": res.Q_df, "Q_p": res.Q_p,
-            })
+            rows.append(
+                {
+                    "group": group,
+                    "k": res.k,
+                    "estimate": res.estimate,
+                    "se": res.se,
+                    "ci_lower": res.ci_lower,
+                    "ci_upper": res.ci_upper,
+                    "tau2": res.tau2,
+                    "I2": res.I2,
+                    "Q": res.Q,
+                    "Q_df": res.Q_df,
+                    "Q_p": res.Q_p,
+                }
+            )
         return pd.DataFrame(rows)
 
     def summary(self) -> pd.DataFrame:
@@ -1036,7 +1157,10 @@ class SubgroupResult:
             lines[0] += f" ({_n_studies(len(self.dropped))} without a group dropped)"
         body = self.table.to_string(index=False, float_format=lambda x: f"{x:.4f}")
         lines += body.splitlines()
-        lines.append(f"Test of group differences: Q(df = {self.df}) = {self.Q_between:.4f}, p {_p_text(self.p)}")
+        lines.append(
+            f"Test of group differences: Q(df = {self.df}) = {self.Q_between:.4f}, p "
+            f"{_p_text(self.p)}"
+        )
         return "\n".join(lines)
 
 
@@ -1083,14 +1207,17 @@ def subgroup(
     Examples
     --------
     >>> from masem.meta.univariate import subgroup
-    >>> sg = subgroup([0.1, 0.2, 0.5, 0.6], [0.01, 0.02, 0.01, 0.02], ["a", "a", "b", "b"], method="FE")
+    >>> sg = subgroup([0.1, 0.2, 0.5, 0.6], [0.01, 0.02, 0.01, 0.02], ["a", "a", "b", "b"],
+    ...               method="FE")
     >>> sg.table["group"].tolist(), sg.df
     (['a', 'b'], 1)
     """
     method_c = choose(method, _rma.METHODS, "method", DataError)
     y, v, lab = _effects(yi, vi, labels)
     if isinstance(groups, (str, bytes)) or np.ndim(groups) != 1:
-        raise DataError(f"groups must be a one-dimensional sequence with one group per study; got {groups!r}.")
+        raise DataError(
+            f"groups must be a one-dimensional sequence with one group per study; got {groups!r}."
+        )
     g = groups if isinstance(groups, pd.Series) else pd.Series(list(groups))
     g = g.reset_index(drop=True)
     if len(g) != len(y):
@@ -1103,18 +1230,33 @@ def subgroup(
         try:
             levels = sorted(set(g[keep]))
         except TypeError:
-            raise DataError("groups mixes value types that cannot be ordered; convert them to strings.") from None
+            raise DataError(
+                "groups mixes value types that cannot be ordered; convert them to strings."
+            ) from None
     if len(levels) < 2:
-        raise DataError(f"subgroup needs at least 2 groups; found {len(levels)} ({levels}). Use meta() for one group.")
+        raise DataError(
+            f"subgroup needs at least 2 groups; found {len(levels)} ({levels}). Use meta() for one "
+            "group."
+        )
     values = g.to_numpy(dtype=object)
     results = []
     for level_name in levels:
         idx = np.flatnonzero(keep & (values == level_name))
         if len(idx) < 2:
-            raise DataError(f"group {_plain(level_name)!r} has {_n_studies(len(idx))}; every group needs at least 2 "
-                            f"(merge it with another group or drop it).")
+            raise DataError(
+                f"group {_plain(level_name)!r} has {_n_studies(len(idx))}; every group needs at "
+                "least 2 "
+                f"(merge it with another group or drop it)."
+            )
         with relabel_notes(f"subgroup, group {_plain(level_name)!r}"):
-            res = meta(y[idx], v[idx], method=method_c, test=test, level=level, labels=[lab[i] for i in idx])
+            res = meta(
+                y[idx],
+                v[idx],
+                method=method_c,
+                test=test,
+                level=level,
+                labels=[lab[i] for i in idx],
+            )
         results.append((level_name, res))
     est = np.array([res.estimate for _, res in results])
     w = 1.0 / np.array([res.se for _, res in results]) ** 2

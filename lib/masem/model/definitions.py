@@ -1,4 +1,5 @@
-"""Safe arithmetic for lavaan ``:=`` definitions: parse with :mod:`ast`, evaluate with exact gradients.
+"""Safe arithmetic for lavaan ``:=`` definitions: parse with :mod:`ast`, evaluate with exact
+gradients.
 
 A defined parameter such as ``ind := a*b + c`` is a function of the model parameters. Its value
 and its gradient (for the delta method, and as the constraint gradient of a likelihood-based
@@ -39,7 +40,9 @@ class Definition:
 
 
 def parse_definition(name: str, expression: str, line: int) -> Definition:
-    """Parse the right-hand side of a ``:=`` line; raise ModelError for anything outside the whitelist."""
+    """Parse the right-hand side of a ``:=`` line; raise ModelError for anything outside the
+    whitelist.
+    """
     if not name.isidentifier():
         raise ModelError(
             f"line {line}: '{name}' is not a valid name for a defined parameter "
@@ -52,7 +55,9 @@ def parse_definition(name: str, expression: str, line: int) -> Definition:
     try:
         tree = ast.parse(text.replace("^", "**"), mode="eval")
     except SyntaxError as exc:
-        raise ModelError(f"line {line}: cannot parse the definition '{name} := {text}': {exc.msg}") from None
+        raise ModelError(
+            f"line {line}: cannot parse the definition '{name} := {text}': {exc.msg}"
+        ) from None
     names: list[str] = []
     for node in ast.walk(tree):
         _check_node(node, name, text, line)
@@ -91,7 +96,8 @@ def _check_node(node: ast.AST, name: str, text: str, line: int) -> None:
 def evaluate(
     definition: Definition, values: dict[str, tuple[float, np.ndarray]], n: int
 ) -> tuple[float, np.ndarray]:
-    """Value and gradient (length ``n``) of a definition, given (value, gradient) for every name it uses.
+    """Value and gradient (length ``n``) of a definition, given (value, gradient) for every name it
+    uses.
 
     Gradients are exact (forward-mode differentiation of the expression tree), so the delta
     method needs no numerical derivatives.
@@ -99,7 +105,9 @@ def evaluate(
     return _eval(definition.tree.body, values, n)
 
 
-def _eval(node: ast.AST, values: dict[str, tuple[float, np.ndarray]], n: int) -> tuple[float, np.ndarray]:
+def _eval(
+    node: ast.AST, values: dict[str, tuple[float, np.ndarray]], n: int
+) -> tuple[float, np.ndarray]:
     if isinstance(node, ast.Constant):
         return float(node.value), np.zeros(n)
     if isinstance(node, ast.Name):

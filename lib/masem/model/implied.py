@@ -27,7 +27,8 @@ class Evaluator:
     constraints h = diag(Sigma) - 1 with their Jacobian instead (Cheung, 2015, ch. 7).
 
     The derivatives are those of Sigma = F B S B' F' with B = (I - A)^-1:
-    dSigma/dA_ij = F B e_i e_j' B S B' F' + its transpose, dSigma/dS_ij = F B (e_i e_j' + e_j e_i') B' F'
+    dSigma/dA_ij = F B e_i e_j' B S B' F' + its transpose, dSigma/dS_ij = F B (e_i e_j' + e_j e_i')
+    B' F'
     (Neudecker & Satorra, 1991).
     """
 
@@ -64,8 +65,10 @@ class Evaluator:
                 sharing = [c.row for (c, _, _, kk) in cell_rows if kk == k]
                 if len(sharing) > 1:
                     raise ModelError(
-                        f"the label '{names[k]}' makes the error variances of {sharing} equal; with "
-                        "diag_constraints=False error variances are computed, not estimated, so they "
+                        f"the label '{names[k]}' makes the error variances of {sharing} equal; "
+                        "with "
+                        "diag_constraints=False error variances are computed, not estimated, so "
+                        "they "
                         "cannot be constrained: use diag_constraints=True or remove the label"
                     )
             drop = {k for _, k in diag_vars}
@@ -82,8 +85,12 @@ class Evaluator:
         self.cells = tuple(cell_rows)
         a = [(i, j, k) for (c, i, j, k) in cell_rows if c.matrix == "A"]
         s = [(i, j, k) for (c, i, j, k) in cell_rows if c.matrix == "S"]
-        self.a_row, self.a_col, self.a_par = (np.array(x, dtype=int) for x in zip(*a)) if a else _empty3()
-        self.s_row, self.s_col, self.s_par = (np.array(x, dtype=int) for x in zip(*s)) if s else _empty3()
+        self.a_row, self.a_col, self.a_par = (
+            (np.array(x, dtype=int) for x in zip(*a)) if a else _empty3()
+        )
+        self.s_row, self.s_col, self.s_par = (
+            (np.array(x, dtype=int) for x in zip(*s)) if s else _empty3()
+        )
         n = len(names)
         self.n = n
         self.a_map = np.zeros((len(a), n))
@@ -125,7 +132,7 @@ class Evaluator:
         return A, S, B
 
     def evaluate(self, theta: np.ndarray) -> dict:
-        """rho = vechs(Sigma), its Jacobian J, the constraints h (diag = 1) and their Jacobian.
+        """Rho = vechs(Sigma), its Jacobian J, the constraints h (diag = 1) and their Jacobian.
 
         With computed variances, also their values ``s`` and derivatives ``ds``.
         """
@@ -185,4 +192,3 @@ class Evaluator:
 def _empty3() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     e = np.zeros(0, dtype=int)
     return e, e.copy(), e.copy()
-

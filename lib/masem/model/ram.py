@@ -96,12 +96,20 @@ class RAMModel:
         >>> lavaan_to_ram("y ~ x").with_observed(["x", "y"]).observed
         ('x', 'y')
         """
-        return _assemble(self.syntax, list(self._specified), self.definitions, list(self.latent),
-                         list(self._appearance), observed)
+        return _assemble(
+            self.syntax,
+            list(self._specified),
+            self.definitions,
+            list(self.latent),
+            list(self._appearance),
+            observed,
+        )
 
     @property
     def A(self) -> pd.DataFrame:
-        """Asymmetric paths in metaSEM's string notation: ``"start*label"`` if free, the value if fixed."""
+        """Asymmetric paths in metaSEM's string notation: ``"start*label"`` if free, the value if
+        fixed.
+        """
         return self._notation("A")
 
     @property
@@ -113,7 +121,9 @@ class RAMModel:
     def F(self) -> pd.DataFrame:
         """Filter matrix: observed variables (rows) by all variables (columns)."""
         v = self.variables
-        return pd.DataFrame(np.eye(len(self.observed), len(v)), index=list(self.observed), columns=list(v))
+        return pd.DataFrame(
+            np.eye(len(self.observed), len(v)), index=list(self.observed), columns=list(v)
+        )
 
     @property
     def parameters(self) -> pd.DataFrame:
@@ -139,7 +149,9 @@ class RAMModel:
 
     @functools.cached_property
     def _starts(self) -> dict[str, float]:
-        """Start value per parameter name: the first start() given for it, else metaSEM's default."""
+        """Start value per parameter name: the first start() given for it, else metaSEM's
+        default.
+        """
         defaults = {"path": PATH_START, "variance": VARIANCE_START, "covariance": COVARIANCE_START}
         out: dict[str, float] = {}
         for c in self.cells:
@@ -205,8 +217,14 @@ def lavaan_to_ram(model: str, observed: list[str] | None = None) -> RAMModel:
     return _assemble(model, cells, tuple(definitions), latent, appearance, observed)
 
 
-def _assemble(syntax: str, specified: list[_Cell], definitions: tuple[Definition, ...], latent: list[str],
-              appearance: list[str], observed: Iterable[str] | None) -> RAMModel:
+def _assemble(
+    syntax: str,
+    specified: list[_Cell],
+    definitions: tuple[Definition, ...],
+    latent: list[str],
+    appearance: list[str],
+    observed: Iterable[str] | None,
+) -> RAMModel:
     """The RAM model of parsed cells with the observed variables in the order ``observed``."""
     if observed is None:
         order = appearance
@@ -219,7 +237,9 @@ def _assemble(syntax: str, specified: list[_Cell], definitions: tuple[Definition
                 f"observed must list each observed variable of the model once; model variables: "
                 f"{appearance}, given: {order}"
             )
-    cells = _check_labels(_add_auto_variances(specified, order, latent), list(definitions), order + latent)
+    cells = _check_labels(
+        _add_auto_variances(specified, order, latent), list(definitions), order + latent
+    )
     return RAMModel(
         syntax=syntax,
         observed=tuple(order),
@@ -274,9 +294,8 @@ def model_variables(model: str, order: Iterable[str] | None = None) -> list[str]
     if missing:
         raise ModelError(
             f"the model uses {missing}, which {'is' if len(missing) == 1 else 'are'} not in order "
-            f"({names}); add {'it' if len(missing) == 1 else 'them'} there (for a study database: to "
+            f"({names}); add {'it' if len(missing) == 1 else 'them'} there (for a study database: "
+            "to "
             "constructs.csv) or rename the model's variables"
         )
     return [v for v in dict.fromkeys(names) if v in observed]
-
-

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from masem.errors import ModelError
 from masem.model.definitions import Definition, parse_definition
 
-
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NAME = r"[A-Za-z_][\w.]*"
 _START = re.compile(rf"start\(\s*({_NUMBER})\s*\)\s*\*\s*({_NAME})")
@@ -57,7 +56,9 @@ class _Cell:
 
 
 def _statements(syntax: str) -> list[tuple[int, str]]:
-    """Logical statements with the line they start on: comments dropped, ';' split, continuations joined."""
+    """Logical statements with the line they start on: comments dropped, ';' split, continuations
+    joined.
+    """
     pieces: list[tuple[int, str]] = []
     for number, raw in enumerate(syntax.splitlines(), start=1):
         text = re.split(r"[#!]", raw, maxsplit=1)[0]
@@ -67,7 +68,8 @@ def _statements(syntax: str) -> list[tuple[int, str]]:
                 pieces.append((number, part))
     joined: list[tuple[int, str]] = []
     for number, part in pieces:
-        # lavaan continues a formula on the next line after a trailing operator or before a leading '+'.
+        # lavaan continues a formula on the next line after a trailing operator or before a
+        # leading '+'.
         if joined and (joined[-1][1].endswith(("+", "*", "~", "=")) or part.startswith("+")):
             joined[-1] = (joined[-1][0], f"{joined[-1][1]} {part}")
         else:
@@ -184,13 +186,15 @@ def _add_cell(
             value = float(modifier)
             if cell.fixed is not None and cell.fixed != value:
                 raise ModelError(
-                    f"line {line}: {row} {display} {col} is fixed at both {cell.fixed:g} and {value:g}"
+                    f"line {line}: {row} {display} {col} is fixed at both {cell.fixed:g} and "
+                    f"{value:g}"
                 )
             cell = replace(cell, fixed=value)
         elif _IS_NAME.match(modifier):
             if cell.label is not None and cell.label != modifier:
                 raise ModelError(
-                    f"line {line}: {row} {display} {col} has two labels, '{cell.label}' and '{modifier}'"
+                    f"line {line}: {row} {display} {col} has two labels, '{cell.label}' and "
+                    f"'{modifier}'"
                 )
             cell = replace(cell, label=modifier)
         else:
@@ -200,7 +204,8 @@ def _add_cell(
 
 def _add_auto_variances(cells: list[_Cell], observed: list[str], latent: list[str]) -> list[_Cell]:
     """auto.var = TRUE and std.lv = TRUE: a free (residual) variance for every observed variable,
-    a variance fixed at 1 for every latent variable, unless the syntax specifies it."""
+    a variance fixed at 1 for every latent variable, unless the syntax specifies it.
+    """
     specified = {c.row for c in cells if c.matrix == "S" and c.row == c.col}
     auto = [
         _Cell(matrix="S", row=v, col=v, op="~~", line=0, fixed=1.0 if v in latent else None)
@@ -210,8 +215,12 @@ def _add_auto_variances(cells: list[_Cell], observed: list[str], latent: list[st
     return cells + auto
 
 
-def _check_labels(cells: list[_Cell], definitions: list[Definition], variables: list[str]) -> list[_Cell]:
-    """Validate labels and definitions; return the cells with fixed values spread over shared labels."""
+def _check_labels(
+    cells: list[_Cell], definitions: list[Definition], variables: list[str]
+) -> list[_Cell]:
+    """Validate labels and definitions; return the cells with fixed values spread over shared
+    labels.
+    """
     kinds: dict[str, tuple[str, _Cell]] = {}
     fixed: dict[str, float] = {}
     user_labels = {c.label for c in cells if c.label is not None}
@@ -263,9 +272,12 @@ def _check_labels(cells: list[_Cell], definitions: list[Definition], variables: 
     return cells
 
 
-
 def _separate_token(text: str):
-    """semopy's split of one statement into (kind, (left, operator, right)); semopy loads on first use."""
-    from semopy.parser import separate_token  # semopy and its imports take 0.4 s: not at `import masem`
+    """Semopy's split of one statement into (kind, (left, operator, right)); semopy loads on first
+    use.
+    """
+    from semopy.parser import (
+        separate_token,
+    )  # semopy and its imports take 0.4 s: not at `import masem`
 
     return separate_token(text)

@@ -17,7 +17,9 @@ from masem.errors import DataError
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Save a figure as PNG, creating the folder; metadata stripped so reruns give identical bytes."""
+    """Save a figure as PNG, creating the folder; metadata stripped so reruns give identical
+    bytes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
@@ -39,7 +41,8 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
 
 
 def _plain_log_axis(ax: Axes) -> None:
-    """Log-scaled x axis labelled with plain counts at 1, 2 and 5 times the powers of ten (10, 20, 50, ...).
+    """Log-scaled x axis labelled with plain counts at 1, 2 and 5 times the powers of ten (10, 20,
+    50, ...).
 
     Matplotlib's default labels minor ticks as 2x10^1, 3x10^1, ..., which collide on a short axis.
     """
@@ -48,4 +51,3 @@ def _plain_log_axis(ax: Axes) -> None:
     axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
     axis.set_minor_formatter(ticker.NullFormatter())
-

@@ -1,4 +1,5 @@
-"""Figures of a univariate meta-analysis: forest and funnel plots, observed vs corrected correlations.
+"""Figures of a univariate meta-analysis: forest and funnel plots, observed vs corrected
+correlations.
 
 Every function draws on a matplotlib ``Axes`` (created when not given) and returns it, with a
 title, axis labels and units, so a notebook cell stays one line.
@@ -35,7 +36,9 @@ def correction_plot(table: pd.DataFrame, title: str, ax: Axes | None = None) -> 
     y = np.arange(len(table))
     ax.hlines(y, table["r_mean"], table["rho"], color="grey", linewidth=1)
     ax.scatter(table["r_mean"], y, label="observed (mean r)", color="#4C72B0", zorder=3)
-    ax.scatter(table["rho"], y, label="corrected for unreliability (rho)", color="#C44E52", zorder=3)
+    ax.scatter(
+        table["rho"], y, label="corrected for unreliability (rho)", color="#C44E52", zorder=3
+    )
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_yticks(y, table["name"])
     ax.invert_yaxis()
@@ -50,7 +53,9 @@ _META_FIELDS = ("yi", "vi", "weights", "estimate", "ci_lower", "ci_upper", "pi_l
 
 
 def _meta_arrays(result, caller: str) -> dict:
-    """The study-level and pooled values a forest or funnel plot needs from a :func:`masem.meta` result."""
+    """The study-level and pooled values a forest or funnel plot needs from a :func:`masem.meta`
+    result.
+    """
     missing = [name for name in _META_FIELDS if not hasattr(result, name)]
     if missing:
         raise DataError(
@@ -59,9 +64,15 @@ def _meta_arrays(result, caller: str) -> dict:
         )
     yi = np.asarray(result.yi, dtype=float)
     vi = np.asarray(result.vi, dtype=float)
-    if yi.ndim != 1 or yi.size == 0 or yi.shape != vi.shape or not (np.all(np.isfinite(yi)) and np.all(vi > 0)):
+    if (
+        yi.ndim != 1
+        or yi.size == 0
+        or yi.shape != vi.shape
+        or not (np.all(np.isfinite(yi)) and np.all(vi > 0))
+    ):
         raise DataError(
-            f"{caller}: the result must hold finite effect sizes yi and positive variances vi, one per study."
+            f"{caller}: the result must hold finite effect sizes yi and positive variances vi, one "
+            "per study."
         )
     return {
         "yi": yi,
@@ -88,7 +99,8 @@ def forest_plot(
     ax: Axes | None = None,
     xlabel: str | None = None,
 ) -> Axes:
-    """Forest plot of a univariate meta-analysis: one row per study, the pooled diamond, the prediction interval.
+    """Forest plot of a univariate meta-analysis: one row per study, the pooled diamond, the
+    prediction interval.
 
     Each study is a square (area proportional to its weight in the pooled estimate) with its
     confidence interval at the result's level; the text columns on the right give the estimate,
@@ -99,7 +111,8 @@ def forest_plot(
     ----------
     result : MetaResult
         A fitted model from :func:`masem.meta` (needs ``yi``, ``vi``, ``weights``, ``estimate``,
-        ``ci_lower``, ``ci_upper``, ``pi_lower``, ``pi_upper``; ``labels`` and ``level`` when present).
+        ``ci_lower``, ``ci_upper``, ``pi_lower``, ``pi_upper``; ``labels`` and ``level`` when
+        present).
     title : str
         Figure title.
     labels : sequence of str, optional
@@ -117,7 +130,8 @@ def forest_plot(
 
     References
     ----------
-    Lewis, S., & Clarke, M. (2001). Forest plots: Trying to see the wood and the trees. *BMJ*, 322, 1479-1480.
+    Lewis, S., & Clarke, M. (2001). Forest plots: Trying to see the wood and the trees. *BMJ*, 322,
+    1479-1480.
     """
     data = _meta_arrays(result, "forest_plot")
     back = _z2r_or_identity(transf)
@@ -126,7 +140,9 @@ def forest_plot(
         labels = getattr(result, "labels", None) or [f"Study {i + 1}" for i in range(k)]
     labels = [str(x) for x in labels]
     if len(labels) != k:
-        raise DataError(f"forest_plot: {len(labels)} labels for {k} studies; give one label per study.")
+        raise DataError(
+            f"forest_plot: {len(labels)} labels for {k} studies; give one label per study."
+        )
     crit = stats.norm.ppf(0.5 + data["level"] / 2)
     half = crit * np.sqrt(data["vi"])
     est, lo, hi = back(data["yi"]), back(data["yi"] - half), back(data["yi"] + half)
@@ -138,11 +154,7 @@ def forest_plot(
     ax.scatter(est, rows, s=sizes, marker="s", color="#4C72B0", zorder=3)
     pooled_row = k + 0.8
     p_est, p_lo, p_hi = (float(back(data[name])) for name in ("estimate", "ci_lower", "ci_upper"))
-    diamond = Polygon(
-        [(p_lo, pooled_row), (p_est, pooled_row - 0.4), (p_hi, pooled_row), (p_est, pooled_row + 0.4)],
-        closed=True, color="#C44E52", zorder=4,
-    )
-    ax.add_patch(diamond)
+    _pooled_diamond(ax, p_est, p_lo, p_hi, pooled_row)
     level_pct = f"{100 * data['level']:g}%"
     tick_rows = list(rows) + [pooled_row]
     tick_labels = labels + [f"Pooled ({getattr(result, 'method', 'model')})"]
@@ -150,29 +162,119 @@ def forest_plot(
     has_pi = data["pi_lower"] is not None and np.isfinite(data["pi_lower"])
     if has_pi:
         pi_row = pooled_row + 1
-        pi_lo, pi_hi = float(back(data["pi_lower"])), float(back(data["pi_upper"]))
-        ax.errorbar(p_est, pi_row, xerr=[[p_est - pi_lo], [pi_hi - p_est]], fmt="none", ecolor="#C44E52",
-                    elinewidth=1.2, capsize=4)
+        _prediction_bar(ax, back, data, p_est, pi_row, text_at)
         tick_rows.append(pi_row)
         tick_labels.append(f"{level_pct} prediction interval")
-        ax.text(1.02, pi_row, f"[{pi_lo:.2f}, {pi_hi:.2f}]", transform=text_at, fontsize=8, va="center")
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.axvline(p_est, color="#C44E52", linewidth=0.8, linestyle=":")
     ax.set_yticks(tick_rows, tick_labels)
     ax.set_ylim(tick_rows[-1] + 0.8, -1.2)
-    ax.text(1.02, -0.9, f"estimate [{level_pct} CI]", transform=text_at, fontsize=8, fontweight="bold", va="center")
+    ax.text(
+        1.02,
+        -0.9,
+        f"estimate [{level_pct} CI]",
+        transform=text_at,
+        fontsize=8,
+        fontweight="bold",
+        va="center",
+    )
     ax.text(1.32, -0.9, "weight", transform=text_at, fontsize=8, fontweight="bold", va="center")
-    for row, e, a, b, w in zip(rows, est, lo, hi, weights):
-        ax.text(1.02, row, f"{e:.2f} [{a:.2f}, {b:.2f}]", transform=text_at, fontsize=8, va="center")
-        ax.text(1.32, row, f"{w:.1f}%", transform=text_at, fontsize=8, va="center")
-    ax.text(1.02, pooled_row, f"{p_est:.2f} [{p_lo:.2f}, {p_hi:.2f}]", transform=text_at, fontsize=8,
-            fontweight="bold", va="center")
-    ax.text(1.32, pooled_row, "100%", transform=text_at, fontsize=8, fontweight="bold", va="center")
+    _forest_columns(ax, text_at, zip(rows, est, lo, hi, weights), (pooled_row, p_est, p_lo, p_hi))
     ax.set_title(title)
-    default_xlabel = "correlation r (back-transformed from Fisher's z)" if transf == "z2r" else "effect size (scale of yi)"
+    default_xlabel = (
+        "correlation r (back-transformed from Fisher's z)"
+        if transf == "z2r"
+        else "effect size (scale of yi)"
+    )
     ax.set_xlabel(xlabel or default_xlabel)
     ax.set_ylabel("study (square area = weight)")
     return ax
+
+
+def _contours(
+    ax: Axes, levels: list[float], z: np.ndarray, se_grid: np.ndarray, span: float
+) -> None:
+    """The shaded significance bands of a contour-enhanced funnel, widest p last."""
+    edges = list(z) + [np.inf]
+    shades = np.linspace(0.55, 0.85, len(levels))
+    alphas = [1 - c for c in levels]
+    ax.add_patch(
+        Rectangle(
+            (0, 0),
+            0,
+            0,
+            facecolor="white",
+            edgecolor="grey",
+            linewidth=0.8,
+            label=f"p > {alphas[0]:g} (not significant)",
+        )
+    )  # legend entry for the white region
+    for j, (z_in, z_out) in enumerate(zip(edges[:-1], edges[1:])):
+        outer = (
+            np.minimum(z_out * se_grid, span) if np.isfinite(z_out) else np.full_like(se_grid, span)
+        )
+        inner = np.minimum(z_in * se_grid, span)
+        p_hi = f"{alphas[j]:g}"
+        label = f"p < {p_hi}" if j == len(levels) - 1 else f"{alphas[j + 1]:g} < p < {p_hi}"
+        colour = str(shades[j])
+        ax.fill_betweenx(se_grid, inner, outer, color=colour, linewidth=0, label=label)
+        ax.fill_betweenx(se_grid, -outer, -inner, color=colour, linewidth=0)
+
+
+def _funnel_studies(ax: Axes, yi: np.ndarray, sei: np.ndarray, imputed: int) -> None:
+    """The observed studies as dots, those imputed by trim-and-fill (the last) as open circles."""
+    k_observed = yi.size - imputed
+    ax.scatter(yi[:k_observed], sei[:k_observed], s=16, color="black", zorder=3, label="study")
+    if imputed:
+        ax.scatter(
+            yi[k_observed:],
+            sei[k_observed:],
+            s=24,
+            facecolors="white",
+            edgecolors="black",
+            linewidths=1,
+            zorder=3,
+            label="imputed (trim-and-fill)",
+        )
+
+
+def _pooled_diamond(ax: Axes, est: float, lo: float, hi: float, row: float) -> None:
+    """The pooled estimate as a diamond spanning its confidence interval."""
+    diamond = Polygon(
+        [(lo, row), (est, row - 0.4), (hi, row), (est, row + 0.4)],
+        closed=True,
+        color="#C44E52",
+        zorder=4,
+    )
+    ax.add_patch(diamond)
+
+
+def _prediction_bar(ax: Axes, back, data: dict, est: float, row: float, text_at) -> None:
+    """The prediction interval as a bar below the diamond, its bounds written on the right."""
+    pi_lo, pi_hi = float(back(data["pi_lower"])), float(back(data["pi_upper"]))
+    ax.errorbar(
+        est,
+        row,
+        xerr=[[est - pi_lo], [pi_hi - est]],
+        fmt="none",
+        ecolor="#C44E52",
+        elinewidth=1.2,
+        capsize=4,
+    )
+    ax.text(1.02, row, f"[{pi_lo:.2f}, {pi_hi:.2f}]", transform=text_at, fontsize=8, va="center")
+
+
+def _forest_columns(ax: Axes, text_at, studies, pooled: tuple) -> None:
+    """The text columns on the right: each study's estimate [CI] and weight, then the pooled row."""
+    for row, e, a, b, w in studies:
+        ax.text(
+            1.02, row, f"{e:.2f} [{a:.2f}, {b:.2f}]", transform=text_at, fontsize=8, va="center"
+        )
+        ax.text(1.32, row, f"{w:.1f}%", transform=text_at, fontsize=8, va="center")
+    row, est, lo, hi = pooled
+    bold = {"transform": text_at, "fontsize": 8, "fontweight": "bold", "va": "center"}
+    ax.text(1.02, row, f"{est:.2f} [{lo:.2f}, {hi:.2f}]", **bold)
+    ax.text(1.32, row, "100%", **bold)
 
 
 _SCALES = {
@@ -230,7 +332,8 @@ def funnel_plot(
 
     References
     ----------
-    Peters, J. L., Sutton, A. J., Jones, D. R., Abrams, K. R., & Rushton, L. (2008). Contour-enhanced
+    Peters, J. L., Sutton, A. J., Jones, D. R., Abrams, K. R., & Rushton, L. (2008).
+    Contour-enhanced
     meta-analysis funnel plots help distinguish publication bias from other causes of asymmetry.
     *Journal of Clinical Epidemiology*, 61, 991-996.
 
@@ -245,7 +348,10 @@ def funnel_plot(
     data = _meta_arrays(result, "funnel_plot")
     levels = sorted(float(c) for c in contours)
     if not levels or any(not 0 < c < 1 for c in levels) or len(set(levels)) != len(levels):
-        raise DataError(f"funnel_plot: contours must be distinct confidence levels in (0, 1), got {list(contours)!r}.")
+        raise DataError(
+            "funnel_plot: contours must be distinct confidence levels in (0, 1), got "
+            f"{list(contours)!r}."
+        )
     sei = np.sqrt(data["vi"])
     est = float(data["estimate"])
     ax = _axes(ax, (8, 5))
@@ -254,35 +360,31 @@ def funnel_plot(
     z = stats.norm.ppf(0.5 + np.array(levels) / 2)
     pseudo = stats.norm.ppf(0.975)
     span = max(np.abs(data["yi"]).max(), abs(est) + pseudo * se_max, z[-1] * se_max) * 1.05
-    edges = list(z) + [np.inf]
-    shades = np.linspace(0.55, 0.85, len(levels))
-    alphas = [1 - c for c in levels]
-    ax.add_patch(Rectangle((0, 0), 0, 0, facecolor="white", edgecolor="grey", linewidth=0.8,
-                           label=f"p > {alphas[0]:g} (not significant)"))  # legend entry for the white region
-    for j, (z_in, z_out) in enumerate(zip(edges[:-1], edges[1:])):
-        outer = np.minimum(z_out * se_grid, span) if np.isfinite(z_out) else np.full_like(se_grid, span)
-        inner = np.minimum(z_in * se_grid, span)
-        p_hi = f"{alphas[j]:g}"
-        label = f"p < {p_hi}" if j == len(levels) - 1 else f"{alphas[j + 1]:g} < p < {p_hi}"
-        colour = str(shades[j])
-        ax.fill_betweenx(se_grid, inner, outer, color=colour, linewidth=0, label=label)
-        ax.fill_betweenx(se_grid, -outer, -inner, color=colour, linewidth=0)
+    _contours(ax, levels, z, se_grid, span)
 
     def value(x: float) -> str:
         return f"z = {x:.3f} (r = {np.tanh(x):.3f})" if scale == "fisher_z" else f"{x:.3f}"
 
-    ax.plot(est - pseudo * se_grid, se_grid, color="black", linestyle="--", linewidth=0.8, label="pseudo 95% limits")
+    ax.plot(
+        est - pseudo * se_grid,
+        se_grid,
+        color="black",
+        linestyle="--",
+        linewidth=0.8,
+        label="pseudo 95% limits",
+    )
     ax.plot(est + pseudo * se_grid, se_grid, color="black", linestyle="--", linewidth=0.8)
     after = " after trim-and-fill" if before is not None else ""
     ax.axvline(est, color="#C44E52", linewidth=1.2, label=f"pooled estimate{after}: {value(est)}")
     if before is not None:
-        ax.axvline(before, color="#C44E52", linewidth=1.2, linestyle=":",
-                   label=f"before trim-and-fill: {value(before)}")
-    k_observed = data["yi"].size - imputed
-    ax.scatter(data["yi"][:k_observed], sei[:k_observed], s=16, color="black", zorder=3, label="study")
-    if imputed:
-        ax.scatter(data["yi"][k_observed:], sei[k_observed:], s=24, facecolors="white", edgecolors="black",
-                   linewidths=1, zorder=3, label="imputed (trim-and-fill)")
+        ax.axvline(
+            before,
+            color="#C44E52",
+            linewidth=1.2,
+            linestyle=":",
+            label=f"before trim-and-fill: {value(before)}",
+        )
+    _funnel_studies(ax, data["yi"], sei, imputed)
     ax.set_xlim(-span, span)
     ax.set_ylim(se_max, 0)
     ax.set_title(title)
@@ -290,5 +392,3 @@ def funnel_plot(
     ax.set_ylabel(_SCALES[scale][1])
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
-
-

@@ -1,4 +1,5 @@
-"""Overview figures: where the evidence is (pairs, sample sizes, precision) and many intervals side by side.
+"""Overview figures: where the evidence is (pairs, sample sizes, precision) and many intervals side
+by side.
 
 Every function draws on a matplotlib ``Axes`` (created when not given) and returns it, with a
 title, axis labels and units, so a notebook cell stays one line.
@@ -42,7 +43,9 @@ def pair_heatmap(
         Colour map, and the value at its centre for diverging scales (e.g. 0 for correlations).
     """
     if values.shape[0] != values.shape[1] or list(values.index) != list(values.columns):
-        raise DataError("pair_heatmap needs a square matrix with the same labels on rows and columns")
+        raise DataError(
+            "pair_heatmap needs a square matrix with the same labels on rows and columns"
+        )
     p = values.shape[0]
     ax = _axes(ax, (0.55 * p + 2.5, 0.5 * p + 1.5))
     mask = np.triu(np.ones((p, p), dtype=bool), k=1)
@@ -109,7 +112,9 @@ def sample_size_histogram(
     return ax
 
 
-def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes | None = None) -> Axes:
+def precision_by_k(
+    summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes | None = None
+) -> Axes:
     """Standard error of each pooled correlation against the number of studies behind it.
 
     Parameters
@@ -134,8 +139,10 @@ def precision_by_k(summaries: Mapping[str, pd.DataFrame], title: str, ax: Axes |
 
 def _renamed_bounds(intervals: pd.DataFrame) -> pd.DataFrame:
     """Accept the columns ``lower`` / ``upper`` of earlier versions for one more release."""
-    if isinstance(intervals, pd.DataFrame) and {"lower", "upper"} <= set(intervals.columns) and not (
-        {"ci_lower", "ci_upper"} & set(intervals.columns)
+    if (
+        isinstance(intervals, pd.DataFrame)
+        and {"lower", "upper"} <= set(intervals.columns)
+        and not ({"ci_lower", "ci_upper"} & set(intervals.columns))
     ):
         deprecated("interval_plot with columns lower / upper", "ci_lower / ci_upper", stacklevel=4)
         return intervals.rename(columns={"lower": "ci_lower", "upper": "ci_upper"})
@@ -164,22 +171,38 @@ def interval_plot(
         methods, e.g. a moderator with two groups among one with three, stays centred).
     """
     intervals = _renamed_bounds(intervals)
-    _require_columns(intervals, {"parameter", "method", "estimate", "ci_lower", "ci_upper"}, "interval_plot: the table")
+    _require_columns(
+        intervals,
+        {"parameter", "method", "estimate", "ci_lower", "ci_upper"},
+        "interval_plot: the table",
+    )
     parameters = list(dict.fromkeys(intervals["parameter"]))
     methods = list(dict.fromkeys(intervals["method"]))
     ax = _axes(ax, (7, 0.45 * len(parameters) * max(len(methods), 1) / 2 + 1.5))
     # Dodge within each row over the methods that row has, so rows with fewer methods stay centred.
-    present = {name: [m for m in methods if m in set(group["method"])]
-               for name, group in intervals.groupby("parameter", sort=False)}
+    present = {
+        name: [m for m in methods if m in set(group["method"])]
+        for name, group in intervals.groupby("parameter", sort=False)
+    }
     step = 0.8 / max(max(len(row) for row in present.values()), 1)
     for method in methods:
         rows = intervals[intervals["method"] == method].set_index("parameter").reindex(parameters)
-        y = np.array([i + (present[name].index(method) - (len(present[name]) - 1) / 2) * step
-                      if method in present[name] else np.nan for i, name in enumerate(parameters)])
+        y = np.array(
+            [
+                i + (present[name].index(method) - (len(present[name]) - 1) / 2) * step
+                if method in present[name]
+                else np.nan
+                for i, name in enumerate(parameters)
+            ]
+        )
         ax.errorbar(
-            rows["estimate"], y,
+            rows["estimate"],
+            y,
             xerr=[rows["estimate"] - rows["ci_lower"], rows["ci_upper"] - rows["estimate"]],
-            fmt="o", capsize=3, markersize=4, label=method,
+            fmt="o",
+            capsize=3,
+            markersize=4,
+            label=method,
         )
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_yticks(np.arange(len(parameters)), parameters)
@@ -189,4 +212,3 @@ def interval_plot(
     ax.set_ylabel("effect")
     ax.legend(frameon=False, title="95% interval")
     return ax
-

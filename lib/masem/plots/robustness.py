@@ -30,7 +30,8 @@ def influence_plot(
     label_top: int = 3,
     ax: Axes | None = None,
 ) -> Axes:
-    """The estimate of ``parameter`` without each study, against the full-data estimate and its 95% CI.
+    """The estimate of ``parameter`` without each study, against the full-data estimate and its 95%
+    CI.
 
     Studies are in database order along the horizontal axis; the ``label_top`` studies with the
     largest absolute influence are named. Points outside the shaded band would change the
@@ -49,30 +50,68 @@ def influence_plot(
     if isinstance(result, LeaveOneOutResult):
         table = result.table
     elif isinstance(result, pd.DataFrame):
-        needed = {"omitted", "parameter", "estimate", "full_estimate", "full_se", "influence", "dfbetas"}
+        needed = {
+            "omitted",
+            "parameter",
+            "estimate",
+            "full_estimate",
+            "full_se",
+            "influence",
+            "dfbetas",
+        }
         if needed - set(result.columns):
-            raise DataError(f"influence_plot: the table lacks the column(s) {sorted(needed - set(result.columns))}")
+            raise DataError(
+                "influence_plot: the table lacks the column(s) "
+                f"{sorted(needed - set(result.columns))}"
+            )
         table = result
     else:
-        raise DataError(f"result must be a leave_one_out() result or its table, got {type(result).__name__}.")
+        raise DataError(
+            f"result must be a leave_one_out() result or its table, got {type(result).__name__}."
+        )
     rows = table[table["parameter"] == parameter].reset_index(drop=True)
     if rows.empty:
-        raise DataError(f"unknown parameter {parameter!r}; the model has {list(dict.fromkeys(table['parameter']))}.")
+        raise DataError(
+            f"unknown parameter {parameter!r}; the model has "
+            f"{list(dict.fromkeys(table['parameter']))}."
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.8))
     full, se = float(rows["full_estimate"].iloc[0]), float(rows["full_se"].iloc[0])
     x = np.arange(len(rows))
-    ax.axhspan(full - _Z975 * se, full + _Z975 * se, color="#4C72B0", alpha=0.15, label="95% CI, all studies")
+    ax.axhspan(
+        full - _Z975 * se,
+        full + _Z975 * se,
+        color="#4C72B0",
+        alpha=0.15,
+        label="95% CI, all studies",
+    )
     ax.axhline(full, color="#4C72B0", linewidth=1.2, label="estimate, all studies")
     flagged = rows["dfbetas"].abs() > DFBETAS_CUTOFF
-    ax.scatter(x[~flagged], rows.loc[~flagged, "estimate"], s=12, color="#333333", label="without the study")
+    ax.scatter(
+        x[~flagged],
+        rows.loc[~flagged, "estimate"],
+        s=12,
+        color="#333333",
+        label="without the study",
+    )
     if flagged.any():
-        ax.scatter(x[flagged], rows.loc[flagged, "estimate"], s=24, color="#C44E52", label="|DFBETAS| > 1")
-    top = rows["influence"].abs().sort_values(ascending=False, kind="stable").index[: max(label_top, 0)]
+        ax.scatter(
+            x[flagged], rows.loc[flagged, "estimate"], s=24, color="#C44E52", label="|DFBETAS| > 1"
+        )
+    top = (
+        rows["influence"]
+        .abs()
+        .sort_values(ascending=False, kind="stable")
+        .index[: max(label_top, 0)]
+    )
     for i in top:
         ax.annotate(
-            rows.at[i, "omitted"], (x[i], rows.at[i, "estimate"]), xytext=(4, 4),
-            textcoords="offset points", fontsize=8,
+            rows.at[i, "omitted"],
+            (x[i], rows.at[i, "estimate"]),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=8,
         )
     ax.set_xlim(-2, len(rows) + 1)
     ax.set_xticks([])
@@ -117,7 +156,12 @@ def recovery_plot(
         raise DataError(f"recovery_plot: unknown parameter(s) {unknown}")
     approaches = list(dict.fromkeys(summary["approach"]))
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 0.38 * len(parameters) * max(len(approaches), 2) / 2 + 1.8), sharey=True)
+        fig, axes = plt.subplots(
+            1,
+            2,
+            figsize=(10, 0.38 * len(parameters) * max(len(approaches), 2) / 2 + 1.8),
+            sharey=True,
+        )
         fig.suptitle(title)
     else:
         axes[0].figure.suptitle(title)
@@ -125,8 +169,24 @@ def recovery_plot(
     for a, approach in enumerate(approaches):
         rows = summary[summary["approach"] == approach].set_index("parameter").reindex(parameters)
         y = np.arange(len(parameters)) + (a - (len(approaches) - 1) / 2) * step
-        axes[0].errorbar(rows["bias"], y, xerr=_Z975 * rows["bias_mcse"], fmt="o", capsize=2, markersize=4, label=approach)
-        axes[1].errorbar(rows["coverage"], y, xerr=_Z975 * rows["coverage_mcse"], fmt="o", capsize=2, markersize=4, label=approach)
+        axes[0].errorbar(
+            rows["bias"],
+            y,
+            xerr=_Z975 * rows["bias_mcse"],
+            fmt="o",
+            capsize=2,
+            markersize=4,
+            label=approach,
+        )
+        axes[1].errorbar(
+            rows["coverage"],
+            y,
+            xerr=_Z975 * rows["coverage_mcse"],
+            fmt="o",
+            capsize=2,
+            markersize=4,
+            label=approach,
+        )
     axes[0].axvline(0, color="grey", linewidth=0.8)
     axes[1].axvline(0.95, color="grey", linewidth=0.8)
     axes[0].set_yticks(np.arange(len(parameters)), parameters)
@@ -138,5 +198,12 @@ def recovery_plot(
     axes[1].set_title("interval coverage (line: 0.95)")
     handles, labels = axes[0].get_legend_handles_labels()
     # below both panels, where it hides no point
-    axes[0].figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(approaches), frameon=False)
+    axes[0].figure.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(approaches),
+        frameon=False,
+    )
     return axes

@@ -20,7 +20,14 @@ from matplotlib.axes import Axes
 from masem.errors import DataError
 from masem.plots._base import _axes, _require_columns
 
-__all__ = ["conceptual_model", "factor_diagram", "level_plot", "loading_plot", "path_diagram", "paths_by_group"]
+__all__ = [
+    "conceptual_model",
+    "factor_diagram",
+    "level_plot",
+    "loading_plot",
+    "path_diagram",
+    "paths_by_group",
+]
 
 _INTERVAL_NAMES = {"wald": "Wald", "profile": "profile likelihood"}
 
@@ -42,7 +49,9 @@ def conceptual_model(
     title : str
         Caption drawn under the diagram.
     """
-    dot = graphviz.Digraph("conceptual_model", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.25"})
+    dot = graphviz.Digraph(
+        "conceptual_model", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.25"}
+    )
     if title:
         dot.attr(label=title, labelloc="b", fontsize="14")
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
@@ -71,21 +80,30 @@ _CAPTION_WIDTH = 110  # characters per caption line: about the width of a 12-var
 
 
 def _edge_label(value: float, decimals: int) -> str:
-    """HTML-like graphviz label with a white background, so a label stays legible where a line crosses it."""
+    """HTML-like graphviz label with a white background, so a label stays legible where a line
+    crosses it.
+    """
     rounded = round(float(value), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0, so no "-0.00"
-    return (f'<<table border="0" cellborder="0" cellpadding="1" bgcolor="white"><tr><td>{rounded:.{decimals}f}'
-            "</td></tr></table>>")
+    return (
+        '<<table border="0" cellborder="0" cellpadding="1" '
+        f'bgcolor="white"><tr><td>{rounded:.{decimals}f}'
+        "</td></tr></table>>"
+    )
 
 
 def _edge_style(p_value: float, colour: str) -> dict[str, str]:
-    """Thick arrow in ``colour`` when p < :data:`SIGNIFICANCE`, thin grey otherwise (labels in the same colour)."""
+    """Thick arrow in ``colour`` when p < :data:`SIGNIFICANCE`, thin grey otherwise (labels in the
+    same colour).
+    """
     if p_value < SIGNIFICANCE:
         return {"color": colour, "fontcolor": colour, "penwidth": "2"}
     return {"color": _NOT_SIGNIFICANT, "fontcolor": "grey40", "penwidth": "1"}
 
 
 def _wrap(items: Sequence[str], width: int) -> list[str]:
-    """Join ``items`` with "; " into lines of at most ``width`` characters (an item is never split)."""
+    """Join ``items`` with "; " into lines of at most ``width`` characters (an item is never
+    split).
+    """
     lines: list[str] = []
     for item in items:
         if lines and len(lines[-1]) + 2 + len(item) <= width:
@@ -95,18 +113,28 @@ def _wrap(items: Sequence[str], width: int) -> list[str]:
     return lines
 
 
-def _caption(title: str, codes: Sequence[str], names: Mapping[str, str] | None, nonsignificant: bool,
-             covariances: bool) -> str:
+def _caption(
+    title: str,
+    codes: Sequence[str],
+    names: Mapping[str, str] | None,
+    nonsignificant: bool,
+    covariances: bool,
+) -> str:
     """Graph caption: the title, a code = name key, and a key to the arrow styles actually drawn.
 
-    Returned as an HTML-like graphviz label with left-aligned lines ("" when there is nothing to say).
+    Returned as an HTML-like graphviz label with left-aligned lines ("" when there is nothing to
+    say).
     """
     if names is not None and not isinstance(names, Mapping):
-        raise DataError(f"names must map variable codes to readable names (a dict), got {type(names).__name__}")
+        raise DataError(
+            f"names must map variable codes to readable names (a dict), got {type(names).__name__}"
+        )
     lines = [title] if title else []
     if names:
-        lines += _wrap([f"{code} = {names[code]}" for code in codes if code in names and names[code] != code],
-                       _CAPTION_WIDTH)
+        lines += _wrap(
+            [f"{code} = {names[code]}" for code in codes if code in names and names[code] != code],
+            _CAPTION_WIDTH,
+        )
     key = []
     if nonsignificant:
         key.append(f"thick dark arrows: {_SIGNIFICANT_TEXT}; thin grey arrows: not significant")
@@ -165,8 +193,10 @@ def path_diagram(
     """
     table = result.inspect()
     latent = set(result.latent)
-    dot = graphviz.Digraph("path_diagram", graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.6",
-                                                       "ranksep": "0.8"})
+    dot = graphviz.Digraph(
+        "path_diagram",
+        graph_attr={"rankdir": "LR", "splines": "spline", "nodesep": "0.6", "ranksep": "0.8"},
+    )
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
     for name in result.variables:
@@ -186,10 +216,22 @@ def path_diagram(
             dot.edge(row["rval"], row["lval"], label=label, **style)
         else:
             style = _edge_style(row["p-value"], "grey30")
-            dot.edge(row["lval"], row["rval"], label=label, dir="both", style="dashed", constraint="false", **style)
-    caption = _caption(title, [*result.variables, *result.latent], names,
-                       nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
-                       covariances=bool((table["op"] == "~~").any()))
+            dot.edge(
+                row["lval"],
+                row["rval"],
+                label=label,
+                dir="both",
+                style="dashed",
+                constraint="false",
+                **style,
+            )
+    caption = _caption(
+        title,
+        [*result.variables, *result.latent],
+        names,
+        nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
+        covariances=bool((table["op"] == "~~").any()),
+    )
     if caption:
         dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot
@@ -202,7 +244,8 @@ def paths_by_group(
     xlabel: str = "standardized path coefficient (95% Wald CI)",
     ax: Axes | None = None,
 ) -> Axes:
-    """Dot-and-whisker plot of a multi-group model: each path's estimate and 95% CI, one colour per group.
+    """Dot-and-whisker plot of a multi-group model: each path's estimate and 95% CI, one colour per
+    group.
 
     Parameters
     ----------
@@ -229,7 +272,8 @@ def paths_by_group(
     table = result.inspect() if hasattr(result, "inspect") else result
     if not isinstance(table, pd.DataFrame):
         raise DataError(
-            f"paths_by_group needs a tssem2_multigroup() result or its inspect() table, got {type(result).__name__}."
+            "paths_by_group needs a tssem2_multigroup() result or its inspect() table, got "
+            f"{type(result).__name__}."
         )
     needed = {"group", "lval", "op", "rval", "Estimate", "ci.lower", "ci.upper"}
     _require_columns(table, needed, "paths_by_group: the table")
@@ -239,7 +283,11 @@ def paths_by_group(
     rows = table[table["op"].isin(list(ops))].copy()
     if rows.empty:
         raise DataError(f"paths_by_group: the table has no rows with op in {list(ops)}.")
-    arrow = {"~": lambda r: f"{r.rval} → {r.lval}", "~~": lambda r: f"{r.lval} ↔ {r.rval}", ":=": lambda r: r.lval}
+    arrow = {
+        "~": lambda r: f"{r.rval} → {r.lval}",
+        "~~": lambda r: f"{r.lval} ↔ {r.rval}",
+        ":=": lambda r: r.lval,
+    }
     rows["path"] = [arrow[r.op](r) for r in rows.itertuples()]
     paths = list(dict.fromkeys(rows["path"]))
     groups = list(dict.fromkeys(rows["group"]))
@@ -251,9 +299,14 @@ def paths_by_group(
         sub = rows[rows["group"] == group].set_index("path").reindex(paths)
         y = np.arange(len(paths)) + (g - (len(groups) - 1) / 2) * step
         ax.errorbar(
-            sub["Estimate"], y,
+            sub["Estimate"],
+            y,
             xerr=[sub["Estimate"] - sub["ci.lower"], sub["ci.upper"] - sub["Estimate"]],
-            fmt=markers[g % len(markers)], color=colour, capsize=3, markersize=5, label=str(group),
+            fmt=markers[g % len(markers)],
+            color=colour,
+            capsize=3,
+            markersize=5,
+            label=str(group),
         )
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set_yticks(np.arange(len(paths)), paths)
@@ -263,6 +316,47 @@ def paths_by_group(
     ax.set_ylabel("path (cause → effect)" if list(ops) == ["~"] else "parameter")
     ax.legend(frameon=False, title="group", loc="best")
     return ax
+
+
+def _columns(dot: graphviz.Digraph, columns: tuple[list[str], ...], latent: list[str]) -> None:
+    """Indicators, factors and outcomes as three columns, each in the model's order from the top."""
+    for column in columns:
+        with dot.subgraph() as same:
+            same.attr(rank="same")
+            for name in column:
+                same.node(
+                    name,
+                    name,
+                    shape="ellipse" if name in latent else "box",
+                    style="" if name in latent else "rounded",
+                )
+            for upper, lower in zip(column, column[1:]):  # keep the order from top to bottom
+                same.edge(upper, lower, style="invis")
+
+
+def _correlation_edge(dot: graphviz.Digraph, row: dict, label: str, left, right, latent) -> None:
+    """A dashed two-headed arrow; correlations within a column bulge outwards, away from the
+    arrows entering that column.
+    """
+    ports = {}
+    for column, side in ((left, "w"), (right, "e")):
+        if row["lval"] in column and row["rval"] in column:
+            ports = {"tailport": side, "headport": side}
+    # An indicator's correlation with an outcome runs left to right like the paths, so it takes
+    # part in the layout (constraint) and finds its own lane below or above the factor. Within a
+    # column, a label would become a layout node left of the column and pull the arc across the
+    # paths; an external label (placed after the layout) leaves it outside.
+    within = bool(ports) or row["lval"] in latent or row["rval"] in latent
+    dot.edge(
+        row["lval"],
+        row["rval"],
+        dir="both",
+        style="dashed",
+        constraint="false" if within else "true",
+        **{"xlabel" if ports else "label": label},
+        **ports,
+        **_edge_style(row["p-value"], "grey30"),
+    )
 
 
 def _require(table: pd.DataFrame, columns: set[str], what: str) -> None:
@@ -275,19 +369,41 @@ def _require(table: pd.DataFrame, columns: set[str], what: str) -> None:
         raise DataError(f"{what} has no rows: nothing to draw")
 
 
-def _dodged(ax: Axes, groups: list, categories: list, frame: pd.DataFrame, key: str, y_col: str,
-            est: str, lower: str, upper: str, label) -> None:
+def _dodged(
+    ax: Axes,
+    groups: list,
+    categories: list,
+    frame: pd.DataFrame,
+    key: str,
+    y_col: str,
+    est: str,
+    lower: str,
+    upper: str,
+    label,
+) -> None:
     """One dot-and-whisker series per group, shifted vertically so the groups do not overlap."""
     if frame.duplicated([key, y_col]).any():
-        twice = frame.loc[frame.duplicated([key, y_col]), [key, y_col]].drop_duplicates().to_numpy().tolist()
-        raise DataError(f"the table has more than one row for {twice} ({key}, {y_col}): one row each, please")
+        twice = (
+            frame.loc[frame.duplicated([key, y_col]), [key, y_col]]
+            .drop_duplicates()
+            .to_numpy()
+            .tolist()
+        )
+        raise DataError(
+            f"the table has more than one row for {twice} ({key}, {y_col}): one row each, please"
+        )
     step = 0.7 / max(len(groups), 1)
     for g, group in enumerate(groups):
         rows = frame[frame[key] == group].set_index(y_col).reindex(categories)
         y = np.arange(len(categories)) + (g - (len(groups) - 1) / 2) * step
         ax.errorbar(
-            rows[est], y, xerr=[rows[est] - rows[lower], rows[upper] - rows[est]],
-            fmt="o", capsize=3, markersize=5, label=label(group),
+            rows[est],
+            y,
+            xerr=[rows[est] - rows[lower], rows[upper] - rows[est]],
+            fmt="o",
+            capsize=3,
+            markersize=5,
+            label=label(group),
         )
 
 
@@ -298,7 +414,8 @@ def loading_plot(
     population_label: str = "population value",
     ax: Axes | None = None,
 ) -> Axes:
-    """Standardized loadings with 95% intervals, one row per indicator, one colour per interval kind.
+    """Standardized loadings with 95% intervals, one row per indicator, one colour per interval
+    kind.
 
     Parameters
     ----------
@@ -322,19 +439,44 @@ def loading_plot(
     DataError
         If the table lacks a column or rows, or ``population`` names an indicator not in the table.
     """
-    _require(table, {"indicator", "loading", "ci_lower", "ci_upper", "interval"}, "loading_plot: the table")
+    _require(
+        table,
+        {"indicator", "loading", "ci_lower", "ci_upper", "interval"},
+        "loading_plot: the table",
+    )
     indicators = list(dict.fromkeys(table["indicator"]))
     kinds = list(dict.fromkeys(table["interval"]))
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.6 * len(indicators) + 1.6))
-    _dodged(ax, kinds, indicators, table, "interval", "indicator", "loading", "ci_lower", "ci_upper",
-            lambda kind: f"estimate, {_INTERVAL_NAMES.get(kind, kind)} 95% interval")
+    _dodged(
+        ax,
+        kinds,
+        indicators,
+        table,
+        "interval",
+        "indicator",
+        "loading",
+        "ci_lower",
+        "ci_upper",
+        lambda kind: f"estimate, {_INTERVAL_NAMES.get(kind, kind)} 95% interval",
+    )
     if population is not None:
         unknown = [v for v in population if v not in indicators]
         if unknown:
-            raise DataError(f"loading_plot: population values for {unknown}, which are not in the table {indicators}")
+            raise DataError(
+                f"loading_plot: population values for {unknown}, which are not in the table "
+                f"{indicators}"
+            )
         y = [indicators.index(v) for v in population]
-        ax.scatter(list(population.values()), y, marker="x", s=70, color="black", zorder=4, label=population_label)
+        ax.scatter(
+            list(population.values()),
+            y,
+            marker="x",
+            s=70,
+            color="black",
+            zorder=4,
+            label=population_label,
+        )
     ax.set_yticks(np.arange(len(indicators)), indicators)
     if not ax.yaxis_inverted():  # axes sharing y with an earlier panel are inverted already
         ax.invert_yaxis()
@@ -396,9 +538,14 @@ def level_plot(
 
 
 def factor_diagram(
-    result, indicators: Sequence[str], title: str = "", decimals: int = 2, names: Mapping[str, str] | None = None
+    result,
+    indicators: Sequence[str],
+    title: str = "",
+    decimals: int = 2,
+    names: Mapping[str, str] | None = None,
 ) -> graphviz.Digraph:
-    """Path diagram of a factor model: indicators on the left, factors in the middle, outcomes on the right.
+    """Path diagram of a factor model: indicators on the left, factors in the middle, outcomes on
+    the right.
 
     :func:`masem.plots.path_diagram` draws every variable in one flow from left to right, which
     piles the loadings and the outcome paths of a factor model on top of each other. Here the
@@ -434,53 +581,62 @@ def factor_diagram(
     """
     latent = list(getattr(result, "latent", ()))
     if not latent:
-        raise DataError("factor_diagram needs a model with a latent factor; use masem.plots.path_diagram")
+        raise DataError(
+            "factor_diagram needs a model with a latent factor; use masem.plots.path_diagram"
+        )
     if isinstance(indicators, str) or not indicators:
-        raise DataError(f"factor_diagram: indicators must be a non-empty list of variable names, got {indicators!r}")
+        raise DataError(
+            "factor_diagram: indicators must be a non-empty list of variable names, got "
+            f"{indicators!r}"
+        )
     observed = list(result.variables)
     unknown = [v for v in indicators if v not in observed]
     if unknown:
-        raise DataError(f"factor_diagram: indicators {unknown} are not observed variables of the model {observed}")
+        raise DataError(
+            f"factor_diagram: indicators {unknown} are not observed variables of the model "
+            f"{observed}"
+        )
     left = [v for v in observed if v in set(indicators)]
     right = [v for v in observed if v not in set(indicators)]
-    dot = graphviz.Digraph("factor_diagram", graph_attr={"rankdir": "LR", "nodesep": "0.5", "ranksep": "1.1",
-                                                         "splines": "spline", "forcelabels": "true"})
+    dot = graphviz.Digraph(
+        "factor_diagram",
+        graph_attr={
+            "rankdir": "LR",
+            "nodesep": "0.5",
+            "ranksep": "1.1",
+            "splines": "spline",
+            "forcelabels": "true",
+        },
+    )
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
-    for column in (left, latent, right):
-        with dot.subgraph() as same:
-            same.attr(rank="same")
-            for name in column:
-                same.node(name, name, shape="ellipse" if name in latent else "box",
-                          style="" if name in latent else "rounded")
-            for upper, lower in zip(column, column[1:]):  # keep the model's order from top to bottom
-                same.edge(upper, lower, style="invis")
+    _columns(dot, (left, latent, right), latent)
     table = result.inspect()
     table = table[table["op"].isin(["~", "~~"]) & (table["lval"] != table["rval"])]
     for row in table.to_dict("records"):
         label = _edge_label(row["Estimate"], decimals)
         if row["op"] == "~" and row["lval"] in left:
-            # Loading: drawn from the indicator back to the factor so the indicator stays on the left.
-            dot.edge(row["lval"], row["rval"], label=label, dir="back", **_edge_style(row["p-value"], "#0B3C5D"))
+            # Loading: drawn from the indicator back to the factor so the indicator stays on the
+            # left.
+            dot.edge(
+                row["lval"],
+                row["rval"],
+                label=label,
+                dir="back",
+                **_edge_style(row["p-value"], "#0B3C5D"),
+            )
         elif row["op"] == "~":
             colour = "#0B3C5D" if row["rval"] in latent else "black"
             dot.edge(row["rval"], row["lval"], label=label, **_edge_style(row["p-value"], colour))
         else:
-            # Correlations within a column bulge outwards, away from the arrows entering that column.
-            ports = {}
-            for column, side in ((left, "w"), (right, "e")):
-                if row["lval"] in column and row["rval"] in column:
-                    ports = {"tailport": side, "headport": side}
-            # An indicator's correlation with an outcome runs left to right like the paths, so it
-            # takes part in the layout (constraint) and finds its own lane below or above the factor.
-            # Within a column, a label would become a layout node left of the column and pull the
-            # arc across the paths; an external label (placed after the layout) leaves it outside.
-            within = bool(ports) or row["lval"] in latent or row["rval"] in latent
-            dot.edge(row["lval"], row["rval"], dir="both", style="dashed", constraint="false" if within else "true",
-                     **{"xlabel" if ports else "label": label}, **ports, **_edge_style(row["p-value"], "grey30"))
-    caption = _caption(title, [*left, *latent, *right], names,
-                       nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
-                       covariances=bool((table["op"] == "~~").any()))
+            _correlation_edge(dot, row, label, left, right, latent)
+    caption = _caption(
+        title,
+        [*left, *latent, *right],
+        names,
+        nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
+        covariances=bool((table["op"] == "~~").any()),
+    )
     if caption:
         dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot

@@ -1,4 +1,6 @@
-"""``python -m masem.report``: execute the notebooks and write the HTML report (see :mod:`masem.report.html`)."""
+"""``python -m masem.report``: execute the notebooks and write the HTML report (see
+:mod:`masem.report.html`).
+"""
 
 import sys
 

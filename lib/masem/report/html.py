@@ -108,7 +108,9 @@ def render_notebook(path: str | Path, nb: nbformat.NotebookNode) -> RenderedNote
     page, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(path.parent)}})
     head = re.search(r"<head>(.*?)</head>", page, flags=re.S)
     body = re.search(r"<body[^>]*>(.*?)</body>", page, flags=re.S)
-    styles = "".join(re.findall(r"<style[^>]*>.*?</style>", head.group(1) if head else "", flags=re.S))
+    styles = "".join(
+        re.findall(r"<style[^>]*>.*?</style>", head.group(1) if head else "", flags=re.S)
+    )
     title, sections = _headings(nb)
     return RenderedNotebook(
         name=path.name,
@@ -174,12 +176,18 @@ class ClosingSection:
         title = re.search(r"<h2[^>]*>(.*?)</h2>", fragment, flags=re.S)
         if anchor is None or title is None:
             raise ValueError(
-                "a closing section needs an id (the target of its contents entry) and an <h2> heading "
+                "a closing section needs an id (the target of its contents entry) and an <h2> "
+                "heading "
                 '(the entry), e.g. <section id="key-results"><h2>Key results</h2>...</section>'
             )
         note = re.search(r'data-contents-note="([^"]*)"', fragment)
         text = html.unescape(re.sub(r"<[^>]+>", "", title.group(1))).strip()
-        return cls(title=text, anchor=anchor.group(1), html=fragment, note=html.unescape(note.group(1)) if note else "")
+        return cls(
+            title=text,
+            anchor=anchor.group(1),
+            html=fragment,
+            note=html.unescape(note.group(1)) if note else "",
+        )
 
 
 def assemble_report(
@@ -189,7 +197,8 @@ def assemble_report(
     closing: ClosingSection | None = None,
     notice: str = "",
 ) -> str:
-    """Join rendered notebooks into one HTML page: title page, table of contents, notebooks, closing section.
+    """Join rendered notebooks into one HTML page: title page, table of contents, notebooks, closing
+    section.
 
     ``notice`` is an HTML paragraph shown on the title page (e.g. that the data are simulated).
     """
@@ -201,11 +210,15 @@ def assemble_report(
             f" <small>({html.escape(nb.name)})</small><ul>{subs}</ul></li>"
         )
     sections = "".join(
-        f'<section class="masem-notebook" id="{_anchor(nb.name)}">{nb.body}</section>' for nb in notebooks
+        f'<section class="masem-notebook" id="{_anchor(nb.name)}">{nb.body}</section>'
+        for nb in notebooks
     )
     if closing is not None:
         note = f" <small>({html.escape(closing.note)})</small>" if closing.note else ""
-        toc_items.append(f'<li><a href="#{html.escape(closing.anchor)}">{html.escape(closing.title)}</a>{note}</li>')
+        toc_items.append(
+            f'<li><a href="#{html.escape(closing.anchor)}">'
+            f"{html.escape(closing.title)}</a>{note}</li>"
+        )
         sections += closing.html
     styles = notebooks[0].head_styles if notebooks else ""
     notice = f'\n<p class="masem-notice">{notice}</p>' if notice else ""
@@ -283,14 +296,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="Notebook report", help="title of the page")
     parser.add_argument("--subtitle", default="", help="subtitle of the page")
     parser.add_argument("--notice", default="", help="an HTML paragraph for the title page")
-    parser.add_argument("--closing", metavar="FILE", default=None,
-                        help="an HTML fragment (<section id=...><h2>...</h2>...) that closes the page")
+    parser.add_argument(
+        "--closing",
+        metavar="FILE",
+        default=None,
+        help="an HTML fragment (<section id=...><h2>...</h2>...) that closes the page",
+    )
     args = parser.parse_args(argv)
     closing = None
     if args.closing:
         closing = ClosingSection.from_html(Path(args.closing).read_text(encoding="utf-8"))
-    path = build_report(args.notebooks, args.out, title=args.title, subtitle=args.subtitle,
-                        timeout=args.timeout, closing=closing, notice=args.notice)
+    path = build_report(
+        args.notebooks,
+        args.out,
+        title=args.title,
+        subtitle=args.subtitle,
+        timeout=args.timeout,
+        closing=closing,
+        notice=args.notice,
+    )
     print(f"report written to {path}")
     return 0
 

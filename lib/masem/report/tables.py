@@ -1,7 +1,9 @@
-"""APA-style tables of the results: formatted for a manuscript, shown in notebooks, exported to files.
+"""APA-style tables of the results: formatted for a manuscript, shown in notebooks, exported to
+files.
 
 :func:`apa_table` turns any tidy DataFrame of the library (``tssem1(...).summary()``,
-``tssem2(...).inspect()``, ``fit_stats()``, ``meta(...).summary()``, :func:`masem.tssem.interval_table`,
+``tssem2(...).inspect()``, ``fit_stats()``, ``meta(...).summary()``,
+:func:`masem.tssem.interval_table`,
 :func:`masem.bivariate_table`, ...) into an :class:`APATable`: every cell text, rounded, with the
 conventions of the APA Publication Manual (7th ed., sections 6.36 and 7.8-7.21):
 
@@ -40,10 +42,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from masem.errors import DataError
+from masem.meta.univariate import MetaResult
 from masem.tssem.indirect import BootstrapResult
 from masem.tssem.stage1 import TSSEM1Result
 from masem.tssem.stage2 import TSSEM2Result
-from masem.meta.univariate import MetaResult
 
 __all__ = [
     "APATable",
@@ -65,18 +67,53 @@ _FORMATS = {".csv": "CSV", ".md": "Markdown", ".tex": "LaTeX", ".html": "HTML"}
 
 # Readable headings of the column names the library produces.
 _HEADINGS = {
-    "label": "Parameter", "parameter": "Parameter", "relation": "Relation", "method": "Method",
-    "code": "Code", "name": "Construct", "type": "Type",
-    "Estimate": "Estimate", "estimate": "Estimate", "pred": "Estimate",
-    "Std. Err": "SE", "se": "SE", "z-value": "z", "z": "z",
-    "p-value": "p", "p": "p", "p_value": "p", "pval": "p",
-    "boot_mean": "Bootstrap mean", "boot_se": "Bootstrap SE", "n_valid": "Valid replications",
-    "k": "k", "N": "N", "n": "N", "df": "df",
-    "chi2": "χ²", "chi2_diff": "Δχ²", "df_diff": "Δdf", "RMSEA": "RMSEA", "SRMR": "SRMR",
-    "CFI": "CFI", "TLI": "TLI", "AIC": "AIC", "BIC": "BIC",
-    "tau2": "τ²", "tau2_se": "SE(τ²)", "tau": "τ", "I2": "I²", "H2": "H²",
-    "Q": "Q", "Q_df": "df(Q)", "Q_p": "p(Q)",
-    "r": "r", "r_mean": "Mean r", "r_RE": "r (random effects)", "rho": "ρ", "rho_se": "SE(ρ)",
+    "label": "Parameter",
+    "parameter": "Parameter",
+    "relation": "Relation",
+    "method": "Method",
+    "code": "Code",
+    "name": "Construct",
+    "type": "Type",
+    "Estimate": "Estimate",
+    "estimate": "Estimate",
+    "pred": "Estimate",
+    "Std. Err": "SE",
+    "se": "SE",
+    "z-value": "z",
+    "z": "z",
+    "p-value": "p",
+    "p": "p",
+    "p_value": "p",
+    "pval": "p",
+    "boot_mean": "Bootstrap mean",
+    "boot_se": "Bootstrap SE",
+    "n_valid": "Valid replications",
+    "k": "k",
+    "N": "N",
+    "n": "N",
+    "df": "df",
+    "chi2": "χ²",
+    "chi2_diff": "Δχ²",
+    "df_diff": "Δdf",
+    "RMSEA": "RMSEA",
+    "SRMR": "SRMR",
+    "CFI": "CFI",
+    "TLI": "TLI",
+    "AIC": "AIC",
+    "BIC": "BIC",
+    "tau2": "τ²",
+    "tau2_se": "SE(τ²)",
+    "tau": "τ",
+    "I2": "I²",
+    "H2": "H²",
+    "Q": "Q",
+    "Q_df": "df(Q)",
+    "Q_p": "p(Q)",
+    "r": "r",
+    "r_mean": "Mean r",
+    "r_RE": "r (random effects)",
+    "rho": "ρ",
+    "rho_se": "SE(ρ)",
     "sd_rho": "SD(ρ)",
 }
 _P_COLUMNS = {"p-value", "p", "p_value", "pval", "Q_p", "QE_p", "QM_p", "egger_p", "egger_lm_p"}
@@ -101,11 +138,19 @@ _CI_PAIRS = (
 
 
 def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, numbers.Real) and math.isnan(float(value)))
+    return (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, numbers.Real) and math.isnan(float(value)))
+    )
 
 
 def _check_decimals(decimals: object, what: str = "decimals") -> int:
-    if isinstance(decimals, bool) or not isinstance(decimals, numbers.Integral) or not 0 <= decimals <= 10:
+    if (
+        isinstance(decimals, bool)
+        or not isinstance(decimals, numbers.Integral)
+        or not 0 <= decimals <= 10
+    ):
         raise DataError(f"{what} must be a whole number from 0 to 10, got {decimals!r}")
     return int(decimals)
 
@@ -126,7 +171,8 @@ def format_number(value: float, decimals: int = 3, bounded: bool = False) -> str
     Returns
     -------
     str
-        E.g. ``"0.412"``, ``".412"``, ``"-.050"``; a value that rounds to zero prints without a sign.
+        E.g. ``"0.412"``, ``".412"``, ``"-.050"``; a value that rounds to zero prints without a
+        sign.
 
     Raises
     ------
@@ -170,7 +216,7 @@ def format_p(value: float, decimals: int = 3) -> str:
     p = float(value)
     if not 0.0 <= p <= 1.0:
         raise DataError(f"a p-value must lie in [0, 1], got {p!r}")
-    smallest = 10.0 ** -decimals
+    smallest = 10.0**-decimals
     if p < smallest:
         return f"< {format_number(smallest, decimals, bounded=True)}"
     if round(p, decimals) >= 1.0:
@@ -253,8 +299,14 @@ class APATable:
         caption = f"<strong>Table {self.number}</strong><br>" if self.number is not None else ""
         styler = styler.set_caption(f"{caption}<em>{html.escape(self.title)}</em>")
         styles = [
-            {"selector": "caption", "props": "caption-side: top; text-align: left; padding-bottom: .4em;"},
-            {"selector": "th", "props": "border-bottom: 1px solid currentColor; font-weight: normal;"},
+            {
+                "selector": "caption",
+                "props": "caption-side: top; text-align: left; padding-bottom: .4em;",
+            },
+            {
+                "selector": "th",
+                "props": "border-bottom: 1px solid currentColor; font-weight: normal;",
+            },
             {"selector": "th, td", "props": "text-align: right;"},
         ]
         left = [j for j, side in enumerate(self.align) if side == "l"]
@@ -265,7 +317,9 @@ class APATable:
 
     def to_html(self) -> str:
         """The table as an HTML fragment: the Styler's table followed by the note."""
-        note = f'<p class="apa-note"><em>Note.</em> {html.escape(self.note)}</p>' if self.note else ""
+        note = (
+            f'<p class="apa-note"><em>Note.</em> {html.escape(self.note)}</p>' if self.note else ""
+        )
         return f'<div class="apa-table">{self.style.to_html()}{note}</div>'
 
     def to_csv(self) -> str:
@@ -275,7 +329,9 @@ class APATable:
         return buffer.getvalue()
 
     def to_markdown(self) -> str:
-        """The table as GitHub-flavoured Markdown: number in bold, title in italics, a pipe table, the note."""
+        """The table as GitHub-flavoured Markdown: number in bold, title in italics, a pipe table,
+        the note.
+        """
         header = [_markdown_cell(c) for c in self._body.columns]
         rows = [[_markdown_cell(v) for v in row] for row in self._body.itertuples(index=False)]
         widths = [max([len(header[j]), 3] + [len(r[j]) for r in rows]) for j in range(len(header))]
@@ -286,12 +342,17 @@ class APATable:
             ]
             return "| " + " | ".join(padded) + " |"
 
-        rule = ["-" * (w - 1) + ":" if a == "r" else ":" + "-" * (w - 1) for w, a in zip(widths, self.align)]
+        rule = [
+            "-" * (w - 1) + ":" if a == "r" else ":" + "-" * (w - 1)
+            for w, a in zip(widths, self.align)
+        ]
         parts = []
         if self.number is not None:
             parts.append(f"**Table {self.number}**\n")
         parts.append(f"*{_markdown_text(self.title)}*\n")
-        parts.append("\n".join([line(header), "| " + " | ".join(rule) + " |"] + [line(r) for r in rows]))
+        parts.append(
+            "\n".join([line(header), "| " + " | ".join(rule) + " |"] + [line(r) for r in rows])
+        )
         if self.note:
             parts.append(f"\n*Note.* {_markdown_text(self.note)}")
         return "\n".join(parts) + "\n"
@@ -346,21 +407,38 @@ def _markdown_cell(text: str) -> str:
 
 
 _LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 # \ensuremath keeps adjacent symbols apart (two $...$ in a row would read as $$).
 _LATEX_UNICODE = {
-    "χ": r"\ensuremath{\chi}", "τ": r"\ensuremath{\tau}", "ρ": r"\ensuremath{\rho}",
-    "Δ": r"\ensuremath{\Delta}", "²": r"\textsuperscript{2}", "→": r"\ensuremath{\rightarrow}",
-    "↔": r"\ensuremath{\leftrightarrow}", "–": "--", "—": "---", "−": r"\ensuremath{-}",
+    "χ": r"\ensuremath{\chi}",
+    "τ": r"\ensuremath{\tau}",
+    "ρ": r"\ensuremath{\rho}",
+    "Δ": r"\ensuremath{\Delta}",
+    "²": r"\textsuperscript{2}",
+    "→": r"\ensuremath{\rightarrow}",
+    "↔": r"\ensuremath{\leftrightarrow}",
+    "–": "--",
+    "—": "---",
+    "−": r"\ensuremath{-}",
     "∞": r"\ensuremath{\infty}",
 }
 
 
 def latex_escape(text: object) -> str:
-    """Escape text for LaTeX: special characters, the few Unicode symbols the tables use, minus signs.
+    """Escape text for LaTeX: special characters, the few Unicode symbols the tables use, minus
+    signs.
 
     Examples
     --------
@@ -470,35 +548,48 @@ def apa_table(
             heading, cells, kind = _column(col, data[col], headings[col], places, col in bounded)
         if heading in out:
             raise DataError(
-                f"two columns would both be headed {heading!r}; give them distinct headings with columns="
+                f"two columns would both be headed {heading!r}; give them distinct headings with "
+                "columns="
             )
         out[heading] = cells
         align.append(kind)
     body = pd.DataFrame(out, dtype=object)
-    return APATable(title=title.strip(), _body=body, note=note.strip(), number=number, align=tuple(align))
+    return APATable(
+        title=title.strip(), _body=body, note=note.strip(), number=number, align=tuple(align)
+    )
 
 
-def _check_table_arguments(frame: object, title: object, note: object, number: object, level: object) -> None:
+def _check_table_arguments(
+    frame: object, title: object, note: object, number: object, level: object
+) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"apa_table needs a pandas DataFrame, got {type(frame).__name__}")
     if not isinstance(title, str) or not title.strip():
         raise DataError(f"a table needs a title (a non-empty str), got {title!r}")
     if not isinstance(note, str):
         raise DataError(f"note must be a str, got {type(note).__name__}")
-    if number is not None and (isinstance(number, bool) or not isinstance(number, numbers.Integral) or number < 1):
+    if number is not None and (
+        isinstance(number, bool) or not isinstance(number, numbers.Integral) or number < 1
+    ):
         raise DataError(f"number must be a positive whole number or None, got {number!r}")
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
-        raise DataError(f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+        raise DataError(
+            f"level must be a number strictly between 0 and 1 (e.g. 0.95), got {level!r}"
+        )
 
 
 def _tidy_copy(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with text column names and a non-default index turned into the first column."""
     data = frame.copy()
     if not isinstance(data.index, pd.RangeIndex) or data.index.name is not None:
-        data = data.reset_index(names=[str(data.index.name or "")] if data.index.nlevels == 1 else None)
+        data = data.reset_index(
+            names=[str(data.index.name or "")] if data.index.nlevels == 1 else None
+        )
     data.columns = [str(c) for c in data.columns]
     if len(set(data.columns)) != len(data.columns):
-        raise DataError(f"the frame has repeated column names {list(data.columns)}; make them unique")
+        raise DataError(
+            f"the frame has repeated column names {list(data.columns)}; make them unique"
+        )
     return data
 
 
@@ -511,7 +602,9 @@ def _headings(columns: object, data: pd.DataFrame) -> dict[str, str | None]:
     elif isinstance(columns, Sequence) and not isinstance(columns, str):
         headings = {str(c): None for c in columns}
     else:
-        raise DataError(f"columns must be a list of column names or a mapping name -> heading, got {columns!r}")
+        raise DataError(
+            f"columns must be a list of column names or a mapping name -> heading, got {columns!r}"
+        )
     unknown = [c for c in headings if c not in data.columns]
     if unknown:
         raise DataError(f"column(s) {unknown} are not in the frame; it has {list(data.columns)}")
@@ -519,11 +612,15 @@ def _headings(columns: object, data: pd.DataFrame) -> dict[str, str | None]:
 
 
 def _bounded(bounded: object, data: pd.DataFrame) -> set[str]:
-    """The columns written without a leading zero: those asked for (checked) and the library's own."""
+    """The columns written without a leading zero: those asked for (checked) and the library's
+    own.
+    """
     bounded = {str(c) for c in ([bounded] if isinstance(bounded, str) else bounded)}
     unknown = sorted(bounded - set(data.columns))
     if unknown:
-        raise DataError(f"bounded names column(s) {unknown}, which are not in the frame {list(data.columns)}")
+        raise DataError(
+            f"bounded names column(s) {unknown}, which are not in the frame {list(data.columns)}"
+        )
     for col in sorted(bounded):
         values = pd.to_numeric(data[col], errors="coerce").abs()
         if (values > 1).any():
@@ -534,7 +631,9 @@ def _bounded(bounded: object, data: pd.DataFrame) -> set[str]:
     return bounded | _BOUNDED_COLUMNS | _P_COLUMNS
 
 
-def _column(col: str, values: pd.Series, heading: str | None, places: int, bounded: bool) -> tuple[str, list[str], str]:
+def _column(
+    col: str, values: pd.Series, heading: str | None, places: int, bounded: bool
+) -> tuple[str, list[str], str]:
     """Heading, cell texts and alignment ("r" or "l") of one column that is not an interval."""
     heading = heading or _HEADINGS.get(col, col)
     if col in _P_COLUMNS:
@@ -583,7 +682,12 @@ def export_table(table: APATable, path: str | Path) -> Path:
             f"{path}: cannot tell the format from the suffix {suffix!r}; use one of "
             + ", ".join(f"{s} ({name})" for s, name in _FORMATS.items())
         )
-    text = {".csv": table.to_csv, ".md": table.to_markdown, ".tex": table.to_latex, ".html": table.to_html}[suffix]()
+    text = {
+        ".csv": table.to_csv,
+        ".md": table.to_markdown,
+        ".tex": table.to_latex,
+        ".html": table.to_html,
+    }[suffix]()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", newline="\n")
     return path
@@ -595,15 +699,22 @@ def export_table(table: APATable, path: str | Path) -> Path:
 
 
 def _pair_names(variables: Sequence[str]) -> dict[str, str]:
-    """vechs label ``row_col`` -> ``col–row`` (variable names may contain '_', so map, do not split)."""
+    """Vechs label ``row_col`` -> ``col–row`` (variable names may contain '_', so map, do not
+    split).
+    """
     return {f"{b}_{a}": f"{a}–{b}" for i, a in enumerate(variables) for b in variables[i + 1 :]}
 
 
 def apa_stage1(
-    result: TSSEM1Result, title: str = "Pooled correlations (TSSEM stage 1)", note: str | None = None,
-    *, decimals: int = 3, number: int | None = None,
+    result: TSSEM1Result,
+    title: str = "Pooled correlations (TSSEM stage 1)",
+    note: str | None = None,
+    *,
+    decimals: int = 3,
+    number: int | None = None,
 ) -> APATable:
-    """The pooled correlations of :func:`masem.tssem1`: one row per pair, with k, N, r, SE, CI (, τ², I²).
+    """The pooled correlations of :func:`masem.tssem1`: one row per pair, with k, N, r, SE, CI (,
+    τ², I²).
 
     Parameters
     ----------
@@ -622,8 +733,15 @@ def apa_stage1(
         raise DataError(f"apa_stage1 needs a tssem1() result, got {type(result).__name__}")
     summary = result.summary()
     summary["label"] = summary["label"].map(_pair_names(result.variables))
-    columns = {"label": "Correlation", "k": "k", "N": "N", "estimate": "r", "se": "SE",
-               "ci_lower": "95% CI", "ci_upper": ""}
+    columns = {
+        "label": "Correlation",
+        "k": "k",
+        "N": "N",
+        "estimate": "r",
+        "se": "SE",
+        "ci_lower": "95% CI",
+        "ci_upper": "",
+    }
     digits: dict[str, int] = {}
     if result.method == "REM":
         summary["I2"] = 100.0 * summary["I2"]
@@ -635,16 +753,30 @@ def apa_stage1(
             f"{kind.capitalize()} TSSEM stage 1 (Cheung, 2014) over {result.n_studies} studies, "
             f"N = {result.total_n:,}. k = number of studies reporting the correlation; N = their "
             "total sample size; r = pooled correlation; CI = Wald confidence interval"
-            + ("; τ² = between-study variance; I² = share of the variation beyond sampling error." if
-               result.method == "REM" else ".")
+            + (
+                "; τ² = between-study variance; I² = share of the variation beyond sampling error."
+                if result.method == "REM"
+                else "."
+            )
         )
-    return apa_table(summary, title, note, columns=columns, bounded=["estimate", "ci_lower", "ci_upper"],
-                     decimals={c: digits.get(c, decimals) for c in columns}, number=number)
+    return apa_table(
+        summary,
+        title,
+        note,
+        columns=columns,
+        bounded=["estimate", "ci_lower", "ci_upper"],
+        decimals={c: digits.get(c, decimals) for c in columns},
+        number=number,
+    )
 
 
 def apa_correlations(
-    matrix: TSSEM1Result | pd.DataFrame, title: str = "Pooled correlation matrix", note: str = "",
-    *, decimals: int = 2, number: int | None = None,
+    matrix: TSSEM1Result | pd.DataFrame,
+    title: str = "Pooled correlation matrix",
+    note: str = "",
+    *,
+    decimals: int = 2,
+    number: int | None = None,
 ) -> APATable:
     """A correlation matrix the APA way: numbered variables, lower triangle, a dash on the diagonal.
 
@@ -663,11 +795,19 @@ def apa_correlations(
     """
     if isinstance(matrix, TSSEM1Result):
         matrix = matrix.pooled
-    if not isinstance(matrix, pd.DataFrame) or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
-        raise DataError("apa_correlations needs a tssem1() result or a square DataFrame of correlations (p >= 2)")
+    if (
+        not isinstance(matrix, pd.DataFrame)
+        or matrix.shape[0] != matrix.shape[1]
+        or matrix.shape[0] < 2
+    ):
+        raise DataError(
+            "apa_correlations needs a tssem1() result or a square DataFrame of correlations (p >= "
+            "2)"
+        )
     if list(matrix.index) != list(matrix.columns):
         raise DataError(
-            f"the matrix rows {list(matrix.index)} and columns {list(matrix.columns)} must name the "
+            f"the matrix rows {list(matrix.index)} and columns {list(matrix.columns)} must name "
+            "the "
             "same variables in the same order"
         )
     names = [str(v) for v in matrix.index]
@@ -677,11 +817,15 @@ def apa_correlations(
         row = {"Variable": f"{i + 1}. {name}"}
         for j in range(len(names)):
             row[str(j + 1)] = (
-                format_number(values[i, j], decimals, bounded=True) if j < i else (MISSING if j == i else "")
+                format_number(values[i, j], decimals, bounded=True)
+                if j < i
+                else (MISSING if j == i else "")
             )
         rows.append(row)
     body = pd.DataFrame(rows, dtype=object)
-    return APATable(title=title, _body=body, note=note, number=number, align=("l",) + ("r",) * len(names))
+    return APATable(
+        title=title, _body=body, note=note, number=number, align=("l",) + ("r",) * len(names)
+    )
 
 
 def _parameter_name(lval: str, op: str, rval: str) -> str:
@@ -697,11 +841,17 @@ def _is_automatic_label(label: str, lval: str, op: str, rval: str) -> bool:
 
 
 def apa_parameters(
-    result: TSSEM2Result, title: str = "Stage-2 parameter estimates", note: str | None = None,
-    *, which: str = "all", bootstrap: BootstrapResult | None = None, decimals: int = 3,
+    result: TSSEM2Result,
+    title: str = "Stage-2 parameter estimates",
+    note: str | None = None,
+    *,
+    which: str = "all",
+    bootstrap: BootstrapResult | None = None,
+    decimals: int = 3,
     number: int | None = None,
 ) -> APATable:
-    """The estimates of :func:`masem.tssem2`: paths, covariances and ``:=`` definitions with intervals.
+    """The estimates of :func:`masem.tssem2`: paths, covariances and ``:=`` definitions with
+    intervals.
 
     Parameters
     ----------
@@ -712,7 +862,8 @@ def apa_parameters(
         Every free parameter and definition, the regression paths (and loadings) only, or the
         ``:=`` definitions (indirect effects) only.
     bootstrap : BootstrapResult, optional
-        A parametric bootstrap of the same fit (:func:`masem.tssem.indirect`): its percentile interval
+        A parametric bootstrap of the same fit (:func:`masem.tssem.indirect`): its percentile
+        interval
         is added as a further column.
     decimals : int, default 3
     number : int, optional
@@ -729,35 +880,56 @@ def apa_parameters(
     if which not in ("all", "paths", "defined"):
         raise DataError(f"which must be 'all', 'paths' or 'defined', got {which!r}")
     if bootstrap is not None and not isinstance(bootstrap, BootstrapResult):
-        raise DataError(f"bootstrap must be a masem.tssem.indirect() result, got {type(bootstrap).__name__}")
+        raise DataError(
+            f"bootstrap must be a masem.tssem.indirect() result, got {type(bootstrap).__name__}"
+        )
     table = result.inspect()
     if which == "paths":
         table = table[table["op"] == "~"]
     elif which == "defined":
         table = table[table["op"] == ":="]
     if table.empty:
+        missing = "regression paths" if which == "paths" else ":= definitions"
         raise DataError(
-            f"the model has no {'regression paths' if which == 'paths' else ':= definitions'} to tabulate; "
-            "add them to the lavaan syntax or use which='all'"
+            f"the model has no {missing} to tabulate; add them to the lavaan syntax or use "
+            "which='all'"
         )
     defined = table["op"] == ":="
     names = [
-        f"{row.lval} = {row.rval}" if row.op == ":=" else _parameter_name(row.lval, row.op, row.rval)
+        f"{row.lval} = {row.rval}"
+        if row.op == ":="
+        else _parameter_name(row.lval, row.op, row.rval)
         for row in table.itertuples()
     ]
     labels = [
-        "" if row.op == ":=" or _is_automatic_label(row.label, row.lval, row.op, row.rval) else row.label
+        ""
+        if row.op == ":=" or _is_automatic_label(row.label, row.lval, row.op, row.rval)
+        else row.label
         for row in table.itertuples()
     ]
     kind = "profile likelihood" if result.intervals == "profile" else "Wald"
-    frame = pd.DataFrame({
-        "Parameter": names, "Label": labels, "Estimate": table["Estimate"].to_numpy(),
-        "Std. Err": table["Std. Err"].to_numpy(), "z-value": table["z-value"].to_numpy(),
-        "p-value": table["p-value"].to_numpy(), "ci.lower": table["ci.lower"].to_numpy(),
-        "ci.upper": table["ci.upper"].to_numpy(),
-    })
-    columns = {"Parameter": "Parameter", "Label": "Label", "Estimate": "Estimate", "Std. Err": "SE",
-               "z-value": "z", "p-value": "p", "ci.lower": f"95% CI ({kind})", "ci.upper": ""}
+    frame = pd.DataFrame(
+        {
+            "Parameter": names,
+            "Label": labels,
+            "Estimate": table["Estimate"].to_numpy(),
+            "Std. Err": table["Std. Err"].to_numpy(),
+            "z-value": table["z-value"].to_numpy(),
+            "p-value": table["p-value"].to_numpy(),
+            "ci.lower": table["ci.lower"].to_numpy(),
+            "ci.upper": table["ci.upper"].to_numpy(),
+        }
+    )
+    columns = {
+        "Parameter": "Parameter",
+        "Label": "Label",
+        "Estimate": "Estimate",
+        "Std. Err": "SE",
+        "z-value": "z",
+        "p-value": "p",
+        "ci.lower": f"95% CI ({kind})",
+        "ci.upper": "",
+    }
     if not any(labels):
         del columns["Label"]
     if bootstrap is not None:
@@ -767,23 +939,38 @@ def apa_parameters(
         frame["ci_upper"] = [boot["ci_upper"].get(k, np.nan) for k in keys]
         columns |= {"ci_lower": f"{100 * bootstrap.level:g}% CI (bootstrap)", "ci_upper": ""}
     if note is None:
-        note = (
-            f"TSSEM stage 2 (Cheung & Chan, 2005) on the {result.method} pooled correlations, N = {result.n:,}; "
-            "estimates are standardized. → = regression path, ↔ = covariance, Var = variance. "
-            f"SE and p from the Wald test; CI = 95% {kind} interval"
-            + (
-                f"; bootstrap = percentile interval of {bootstrap.n_boot:,} parametric-bootstrap "
-                f"replications (seed {bootstrap.seed})." if bootstrap is not None else "."
-            )
-            + (" Definitions (=) are functions of the paths, e.g. indirect effects (delta-method SE)."
-               if defined.any() else "")
-        )
+        note = _parameters_note(result, kind, bootstrap, bool(defined.any()))
     return apa_table(frame, title, note, columns=columns, decimals=decimals, number=number)
 
 
+def _parameters_note(result: TSSEM2Result, kind: str, bootstrap, defined: bool) -> str:
+    """The note under a table of stage-2 parameters: data, scale, symbols, intervals."""
+    return (
+        f"TSSEM stage 2 (Cheung & Chan, 2005) on the {result.method} pooled correlations, N = "
+        f"{result.n:,}; "
+        "estimates are standardized. → = regression path, ↔ = covariance, Var = variance. "
+        f"SE and p from the Wald test; CI = 95% {kind} interval"
+        + (
+            f"; bootstrap = percentile interval of {bootstrap.n_boot:,} parametric-bootstrap "
+            f"replications (seed {bootstrap.seed})."
+            if bootstrap is not None
+            else "."
+        )
+        + (
+            " Definitions (=) are functions of the paths, e.g. indirect effects (delta-method SE)."
+            if defined
+            else ""
+        )
+    )
+
+
 def apa_fit(
-    fits: TSSEM2Result | Mapping[str, TSSEM2Result], title: str = "Fit of the structural models",
-    note: str | None = None, *, decimals: int = 3, number: int | None = None,
+    fits: TSSEM2Result | Mapping[str, TSSEM2Result],
+    title: str = "Fit of the structural models",
+    note: str | None = None,
+    *,
+    decimals: int = 3,
+    number: int | None = None,
 ) -> APATable:
     """Fit statistics of one or more :func:`masem.tssem2` models, one row per model.
 
@@ -802,11 +989,25 @@ def apa_fit(
     if isinstance(fits, TSSEM2Result):
         fits = {"Model": fits}
     if not isinstance(fits, Mapping) or not fits:
-        raise DataError("apa_fit needs a tssem2() result or a non-empty mapping name -> tssem2() result")
+        raise DataError(
+            "apa_fit needs a tssem2() result or a non-empty mapping name -> tssem2() result"
+        )
     bad = [name for name, fit in fits.items() if not isinstance(fit, TSSEM2Result)]
     if bad:
         raise DataError(f"apa_fit: {bad} are not tssem2() results")
-    keep = ["chi2", "df", "p_value", "RMSEA", "RMSEA_lower", "RMSEA_upper", "SRMR", "CFI", "TLI", "AIC", "BIC"]
+    keep = [
+        "chi2",
+        "df",
+        "p_value",
+        "RMSEA",
+        "RMSEA_lower",
+        "RMSEA_upper",
+        "SRMR",
+        "CFI",
+        "TLI",
+        "AIC",
+        "BIC",
+    ]
     frame = pd.DataFrame({str(name): fit.fit_stats()[keep] for name, fit in fits.items()}).T
     frame.index.name = "Model"
     if note is None:
@@ -814,8 +1015,10 @@ def apa_fit(
         note = (
             "TSSEM stage 2 (weighted least squares; Cheung & Chan, 2005)"
             + (f", N = {n.pop():,}" if len(n) == 1 else "")
-            + ". χ² = model chi-square; RMSEA = root mean square error of approximation with its 90% CI; "
-            "SRMR = standardized root mean square residual; CFI, TLI = comparative and Tucker-Lewis fit "
+            + ". χ² = model chi-square; RMSEA = root mean square error of approximation with its "
+            "90% CI; "
+            "SRMR = standardized root mean square residual; CFI, TLI = comparative and "
+            "Tucker-Lewis fit "
             "indices against the independence model; AIC, BIC from χ² (lower is better)."
         )
     digits = {c: 2 if c in ("chi2", "AIC", "BIC") else decimals for c in keep}
@@ -823,8 +1026,13 @@ def apa_fit(
 
 
 def apa_meta(
-    results: Mapping[str, MetaResult], title: str = "Random-effects meta-analyses", note: str | None = None,
-    *, transf: str | None = None, decimals: int = 3, number: int | None = None,
+    results: Mapping[str, MetaResult],
+    title: str = "Random-effects meta-analyses",
+    note: str | None = None,
+    *,
+    transf: str | None = None,
+    decimals: int = 3,
+    number: int | None = None,
 ) -> APATable:
     """Univariate meta-analyses (:func:`masem.meta`), one row per relation.
 
@@ -853,26 +1061,61 @@ def apa_meta(
     rows = []
     for name, res in results.items():
         pred = res.predict(transf=transf).iloc[0]
-        rows.append({
-            "relation": str(name), "k": res.k, "estimate": pred["pred"], "ci_lower": pred["ci_lower"],
-            "ci_upper": pred["ci_upper"], "pi_lower": pred["pi_lower"], "pi_upper": pred["pi_upper"], "tau2": res.tau2,
-            "I2": res.I2, "Q": res.Q, "Q_p": res.Q_p,
-        })
+        rows.append(
+            {
+                "relation": str(name),
+                "k": res.k,
+                "estimate": pred["pred"],
+                "ci_lower": pred["ci_lower"],
+                "ci_upper": pred["ci_upper"],
+                "pi_lower": pred["pi_lower"],
+                "pi_upper": pred["pi_upper"],
+                "tau2": res.tau2,
+                "I2": res.I2,
+                "Q": res.Q,
+                "Q_p": res.Q_p,
+            }
+        )
     frame = pd.DataFrame(rows)
     levels = {res.level for res in results.values()}
     level = levels.pop() if len(levels) == 1 else 0.95
-    columns = {"relation": "Relation", "k": "k", "estimate": "r" if transf else "Estimate",
-               "ci_lower": f"{_level_text(level)}% CI", "ci_upper": "", "pi_lower": f"{_level_text(level)}% PI",
-               "pi_upper": "", "tau2": "τ²", "I2": "I² (%)", "Q": "Q", "Q_p": "p(Q)"}
+    columns = {
+        "relation": "Relation",
+        "k": "k",
+        "estimate": "r" if transf else "Estimate",
+        "ci_lower": f"{_level_text(level)}% CI",
+        "ci_upper": "",
+        "pi_lower": f"{_level_text(level)}% PI",
+        "pi_upper": "",
+        "tau2": "τ²",
+        "I2": "I² (%)",
+        "Q": "Q",
+        "Q_p": "p(Q)",
+    }
     if note is None:
         methods = sorted({res.method for res in results.values()})
+        what = (
+            "Fisher-z transformed correlations, back-transformed to r"
+            if transf
+            else "the effect sizes"
+        )
         note = (
-            f"Meta-analysis of {'Fisher-z transformed correlations, back-transformed to r' if transf else 'the effect sizes'} "
-            f"({', '.join(methods)} estimation of τ²; Viechtbauer, 2005). CI = confidence interval of the mean; "
-            "PI = prediction interval for the effect in a new study; τ² = between-study variance (on the z scale); "
+            f"Meta-analysis of {what} "
+            f"({', '.join(methods)} estimation of τ²; Viechtbauer, 2005). CI = confidence interval "
+            "of the mean; "
+            "PI = prediction interval for the effect in a new study; τ² = between-study variance "
+            "(on the z scale); "
             "I² = share of the variation beyond sampling error; Q = homogeneity test."
         )
     bounded = ["estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper"] if transf else []
     digits = {c: decimals for c in columns} | {"tau2": max(decimals, 4), "I2": 1, "Q": 2}
-    return apa_table(frame, title, note, columns=columns, bounded=bounded, decimals=digits, level=level,
-                     number=number)
+    return apa_table(
+        frame,
+        title,
+        note,
+        columns=columns,
+        bounded=bounded,
+        decimals=digits,
+        level=level,
+        number=number,
+    )

@@ -16,7 +16,12 @@ from masem.study.recovery import (
     recovery_truth,
     without_moderators,
 )
-from masem.study.robustness import LeaveOneOutResult, VariantComparison, compare_variants, leave_one_out
+from masem.study.robustness import (
+    LeaveOneOutResult,
+    VariantComparison,
+    compare_variants,
+    leave_one_out,
+)
 from masem.study.variants import PooledMatrix, Variant, default_variants, uni_r_pooled
 
 __all__ = [

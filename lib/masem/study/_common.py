@@ -41,7 +41,9 @@ def check_model(model: Any) -> str:
     return model
 
 
-def select(frame: pd.DataFrame, parameters: Sequence[str] | None, available: Sequence[str]) -> pd.DataFrame:
+def select(
+    frame: pd.DataFrame, parameters: Sequence[str] | None, available: Sequence[str]
+) -> pd.DataFrame:
     if parameters is None:
         return frame
     if isinstance(parameters, str) or not isinstance(parameters, Sequence):
@@ -50,4 +52,3 @@ def select(frame: pd.DataFrame, parameters: Sequence[str] | None, available: Seq
     if unknown:
         raise DataError(f"unknown parameter(s) {unknown}; the model has {list(available)}.")
     return frame[frame["parameter"].isin(list(parameters))]
-

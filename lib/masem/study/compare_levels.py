@@ -23,12 +23,32 @@ from masem.tssem.stage2 import TSSEM2Result
 __all__ = ["level_comparison", "path_summary", "pooled_correlations", "structural_paths"]
 
 _COLUMNS = [
-    "relation", "level", "path", "k", "N", "r", "r_ci_lower", "r_ci_upper",
-    "estimate", "se", "ci_lower", "ci_upper", "p_value", "interval",
+    "relation",
+    "level",
+    "path",
+    "k",
+    "N",
+    "r",
+    "r_ci_lower",
+    "r_ci_upper",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "interval",
 ]
 _CORRELATION_COLUMNS = ["var1", "var2", "k", "N", "r", "r_ci_lower", "r_ci_upper"]
 _PATH_COLUMNS = [
-    "effect", "cause", "label", "estimate", "se", "p_value", "ci_lower", "ci_upper", "interval",
+    "effect",
+    "cause",
+    "label",
+    "estimate",
+    "se",
+    "p_value",
+    "ci_lower",
+    "ci_upper",
+    "interval",
 ]
 
 
@@ -56,32 +76,51 @@ def _cells(stage1: object) -> tuple[list[str], pd.DataFrame]:
     """The stage-1 variables and its summary indexed by pair label."""
     if not hasattr(stage1, "summary") or not hasattr(stage1, "variables"):
         raise ModelError(
-            f"stage1 must be the tssem1() result the model was fitted to, got {type(stage1).__name__}"
+            "stage1 must be the tssem1() result the model was fitted to, got "
+            f"{type(stage1).__name__}"
         )
     correlations = stage1.summary()
     lacking = {"label", "estimate", "ci_lower", "ci_upper", "k", "N"} - set(correlations.columns)
     if lacking:
         raise ModelError(
-            f"stage1.summary() lacks {sorted(lacking)}; pass the tssem1() result the model was fitted to"
+            f"stage1.summary() lacks {sorted(lacking)}; pass the tssem1() result the model was "
+            "fitted to"
         )
     return [str(v) for v in stage1.variables], correlations.set_index("label")
 
 
-def _correlation_rows(variables: list[str], cells: pd.DataFrame,
-                      pairs: dict[str, tuple[str, str]]) -> pd.DataFrame:
+def _correlation_rows(
+    variables: list[str], cells: pd.DataFrame, pairs: dict[str, tuple[str, str]]
+) -> pd.DataFrame:
     rows = []
     for relation, (a, b) in pairs.items():
         unknown = [v for v in (a, b) if v not in variables]
         if unknown:
-            raise ModelError(f"relation {relation!r}: {unknown} not in the stage-1 variables {variables}")
+            raise ModelError(
+                f"relation {relation!r}: {unknown} not in the stage-1 variables {variables}"
+            )
         if a == b:
-            raise ModelError(f"relation {relation!r}: a correlation needs two different variables, got {a!r} twice")
+            raise ModelError(
+                f"relation {relation!r}: a correlation needs two different variables, got {a!r} "
+                "twice"
+            )
         # stage-1 labels name the later variable first ("later_earlier", vechs order)
         later, earlier = sorted((a, b), key=variables.index, reverse=True)
         cell = cells.loc[f"{later}_{earlier}"]
-        rows.append((a, b, int(cell["k"]), int(cell["N"]), float(cell["estimate"]),
-                     float(cell["ci_lower"]), float(cell["ci_upper"])))
-    out = pd.DataFrame(rows, columns=_CORRELATION_COLUMNS, index=pd.Index(list(pairs), name="relation"))
+        rows.append(
+            (
+                a,
+                b,
+                int(cell["k"]),
+                int(cell["N"]),
+                float(cell["estimate"]),
+                float(cell["ci_lower"]),
+                float(cell["ci_upper"]),
+            )
+        )
+    out = pd.DataFrame(
+        rows, columns=_CORRELATION_COLUMNS, index=pd.Index(list(pairs), name="relation")
+    )
     return out.astype({"k": np.int64, "N": np.int64})
 
 
@@ -100,7 +139,8 @@ def pooled_correlations(stage1, pairs: Mapping[str, tuple[str, str]]) -> pd.Data
     -------
     pandas.DataFrame
         Indexed by the pair names (``relation``), columns ``var1``, ``var2`` (as given), ``k`` and
-        ``N`` (studies and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper`` (pooled
+        ``N`` (studies and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper``
+        (pooled
         correlation and 95% Wald interval).
 
     Raises
@@ -128,8 +168,7 @@ def _population_values(population: object, effects: list[str], causes: list[str]
     """Population path of each (effect, cause): its value, 0 if absent, NaN if not a construct."""
     if not hasattr(population, "model") or not hasattr(population, "variables"):
         raise ModelError(
-            "population must be a masem.read_population() result, got "
-            f"{type(population).__name__}"
+            f"population must be a masem.read_population() result, got {type(population).__name__}"
         )
     model = population.model
     regressions = model[model["op"] == "~"]
@@ -194,17 +233,20 @@ def structural_paths(stage2: TSSEM2Result, population=None) -> pd.DataFrame:
     _check_stage2(stage2)
     table = stage2.inspect()
     paths = table[table["op"] == "~"]
-    out = pd.DataFrame({
-        "effect": paths["lval"].to_numpy(),
-        "cause": paths["rval"].to_numpy(),
-        "label": paths["label"].to_numpy(),
-        "estimate": paths["Estimate"].to_numpy(),
-        "se": paths["Std. Err"].to_numpy(),
-        "p_value": paths["p-value"].to_numpy(),
-        "ci_lower": paths["ci.lower"].to_numpy(),
-        "ci_upper": paths["ci.upper"].to_numpy(),
-        "interval": stage2.intervals,
-    }, columns=_PATH_COLUMNS)
+    out = pd.DataFrame(
+        {
+            "effect": paths["lval"].to_numpy(),
+            "cause": paths["rval"].to_numpy(),
+            "label": paths["label"].to_numpy(),
+            "estimate": paths["Estimate"].to_numpy(),
+            "se": paths["Std. Err"].to_numpy(),
+            "p_value": paths["p-value"].to_numpy(),
+            "ci_lower": paths["ci.lower"].to_numpy(),
+            "ci_upper": paths["ci.upper"].to_numpy(),
+            "interval": stage2.intervals,
+        },
+        columns=_PATH_COLUMNS,
+    )
     if population is not None:
         out["population"] = _population_values(population, list(out["effect"]), list(out["cause"]))
     return out
@@ -232,7 +274,8 @@ def path_summary(
     -------
     pandas.DataFrame
         Columns ``relation``, ``level``, ``path`` (``"cause -> effect"``), ``k`` and ``N`` (studies
-        and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper`` (pooled correlation,
+        and participants reporting the pair), ``r``, ``r_ci_lower``, ``r_ci_upper`` (pooled
+        correlation,
         95% Wald interval), ``estimate``, ``se``, ``ci_lower``, ``ci_upper``, ``p_value`` (the
         standardized path, 95% interval of the kind the fit used) and ``interval``.
 
@@ -275,12 +318,24 @@ def path_summary(
                 f"{available}"
             )
         cell, path = correlations.loc[relation], regressions.loc[(effect, cause)]
-        rows.append((
-            relation, level, f"{cause} -> {effect}", int(cell["k"]), int(cell["N"]),
-            float(cell["r"]), float(cell["r_ci_lower"]), float(cell["r_ci_upper"]),
-            float(path["estimate"]), float(path["se"]), float(path["ci_lower"]),
-            float(path["ci_upper"]), float(path["p_value"]), stage2.intervals,
-        ))
+        rows.append(
+            (
+                relation,
+                level,
+                f"{cause} -> {effect}",
+                int(cell["k"]),
+                int(cell["N"]),
+                float(cell["r"]),
+                float(cell["r_ci_lower"]),
+                float(cell["r_ci_upper"]),
+                float(path["estimate"]),
+                float(path["se"]),
+                float(path["ci_lower"]),
+                float(path["ci_upper"]),
+                float(path["p_value"]),
+                stage2.intervals,
+            )
+        )
     out = pd.DataFrame(rows, columns=_COLUMNS)
     return out.astype({"k": np.int64, "N": np.int64})
 
@@ -319,7 +374,8 @@ def level_comparison(
     """
     if not isinstance(levels, Mapping) or not levels:
         raise ModelError(
-            f"levels must be a non-empty mapping {{level name: (tssem2 fit, tssem1 result)}}, got {levels!r}"
+            f"levels must be a non-empty mapping {{level name: (tssem2 fit, tssem1 result)}}, got "
+            f"{levels!r}"
         )
     for name, pair in levels.items():
         if isinstance(pair, str) or not hasattr(pair, "__len__") or len(pair) != 2:
@@ -332,11 +388,14 @@ def level_comparison(
     for relation, pairs in relations.items():
         if isinstance(pairs, str) or not hasattr(pairs, "__len__") or len(pairs) != len(levels):
             raise ModelError(
-                f"relation {relation!r}: give one (cause, effect) pair for each of the {len(levels)} "
+                f"relation {relation!r}: give one (cause, effect) pair for each of the "
+                f"{len(levels)} "
                 f"levels {list(levels)}, got {pairs!r}"
             )
     frames = [
-        path_summary(stage2, stage1, {relation: pairs[i] for relation, pairs in relations.items()}, str(name))
+        path_summary(
+            stage2, stage1, {relation: pairs[i] for relation, pairs in relations.items()}, str(name)
+        )
         for i, (name, (stage2, stage1)) in enumerate(levels.items())
     ]
     return pd.concat(frames, ignore_index=True)

@@ -40,11 +40,11 @@ import pandas as pd
 from scipy import integrate, stats
 
 from masem._util import check_jobs, progress_bar
+from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.study._common import check_model, parameter_frame
 from masem.study.variants import PooledMatrix, Variant, check_variants, variant_stage1
-from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
 from masem.tssem.stage2 import tssem2
 
 __all__ = [
@@ -81,7 +81,10 @@ def without_moderators(population: Population) -> Population:
         A new object; ``population`` is unchanged.
     """
     if not isinstance(population, Population):
-        raise DataError(f"population must be a masem.Population (read_population), got {type(population).__name__}.")
+        raise DataError(
+            "population must be a masem.Population (read_population), got "
+            f"{type(population).__name__}."
+        )
     # Population is a frozen dataclass whose moderator table is a private field; replace() builds
     # a new object with an empty table and an empty cache of moderated matrices.
     return dataclasses.replace(population, _moderators=population.moderators.iloc[0:0], _cache={})
@@ -89,7 +92,10 @@ def without_moderators(population: Population) -> Population:
 
 def _check_population(population: Population, variables: Sequence[str]) -> list[str]:
     if not isinstance(population, Population):
-        raise DataError(f"population must be a masem.Population (read_population), got {type(population).__name__}.")
+        raise DataError(
+            "population must be a masem.Population (read_population), got "
+            f"{type(population).__name__}."
+        )
     if len(population.moderators):
         raise DataError(
             "the population has moderators (moderators.csv), so the studies reporting each cell "
@@ -101,7 +107,9 @@ def _check_population(population: Population, variables: Sequence[str]) -> list[
     variables = [str(v) for v in variables]
     unknown = [v for v in variables if v not in population.variables]
     if unknown:
-        raise DataError(f"unknown variable(s) {unknown}; the population has {population.variables}.")
+        raise DataError(
+            f"unknown variable(s) {unknown}; the population has {population.variables}."
+        )
     if len(set(variables)) != len(variables) or len(variables) < 2:
         raise DataError(f"variables must name at least two distinct constructs, got {variables}.")
     return variables
@@ -111,7 +119,9 @@ def _check_design(design: StudyDesign | None, population: Population) -> StudyDe
     if design is None:
         return dataclasses.replace(default_design(population.level), selection=None)
     if not isinstance(design, StudyDesign):
-        raise DataError(f"design must be a masem.StudyDesign (default_design), got {type(design).__name__}.")
+        raise DataError(
+            f"design must be a masem.StudyDesign (default_design), got {type(design).__name__}."
+        )
     return design
 
 
@@ -125,7 +135,9 @@ def mean_sqrt_reliability(design: StudyDesign) -> float:
     """
     low, high = design.reliability
     a, b = design.reliability_shape
-    value, _ = integrate.quad(lambda u: np.sqrt(low + (high - low) * u) * stats.beta.pdf(u, a, b), 0.0, 1.0)
+    value, _ = integrate.quad(
+        lambda u: np.sqrt(low + (high - low) * u) * stats.beta.pdf(u, a, b), 0.0, 1.0
+    )
     return float(value)
 
 
@@ -319,7 +331,18 @@ def default_approaches() -> tuple[Variant, ...]:
     )
 
 
-_ESTIMATE_COLUMNS = ["rep", "seed", "approach", "parameter", "type", "estimate", "se", "ci_lower", "ci_upper", "status"]
+_ESTIMATE_COLUMNS = [
+    "rep",
+    "seed",
+    "approach",
+    "parameter",
+    "type",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "status",
+]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -350,7 +373,8 @@ class RecoveryResult:
     @property
     def estimates(self) -> pd.DataFrame:
         """One row per replication, approach and parameter: rep, seed (of that database),
-        approach, parameter, type, estimate, se, ci_lower, ci_upper (Wald), status."""
+        approach, parameter, type, estimate, se, ci_lower, ci_upper (Wald), status.
+        """
         return self._estimates.copy()
 
     @property
@@ -429,7 +453,8 @@ def _one_replication(
         # e.g. too few studies to meet the design's coverage rules with this seed
         failed = template.assign(status=f"failed: the database could not be drawn: {exc}")
         return pd.concat(
-            [failed.assign(rep=rep, seed=seed, approach=a.name) for a in approaches], ignore_index=True
+            [failed.assign(rep=rep, seed=seed, approach=a.name) for a in approaches],
+            ignore_index=True,
         )[_ESTIMATE_COLUMNS]
     frames = []
     for approach in approaches:
@@ -461,7 +486,8 @@ def parameter_recovery(
     n_jobs: int = 1,
     progress: bool = True,
 ) -> RecoveryResult:
-    """Simulate study databases from a population model and check how well each analysis recovers it.
+    """Simulate study databases from a population model and check how well each analysis recovers
+    it.
 
     Replication r draws a database with :func:`masem.simulate_database` (item-level data,
     unreliable scales, random effects, missing correlations and reliabilities, as the bundled
@@ -539,25 +565,38 @@ def parameter_recovery(
     n_studies = design.n_studies if n_studies is None else n_studies
     if isinstance(n_studies, bool) or not isinstance(n_studies, numbers.Integral) or n_studies < 3:
         raise DataError(f"n_studies must be an integer of at least 3, got {n_studies!r}.")
-    approaches = check_variants(default_approaches() if approaches is None else approaches, "approach")
+    approaches = check_variants(
+        default_approaches() if approaches is None else approaches, "approach"
+    )
     check_jobs(n_jobs, progress)
 
     truths = {}
     for approach in approaches:
         if approach.corrected not in truths:
-            truths[approach.corrected] = recovery_truth(population, model, variables, design, approach.corrected)
+            truths[approach.corrected] = recovery_truth(
+                population, model, variables, design, approach.corrected
+            )
     truth = pd.concat(
-        [truths[a.corrected].summary().assign(approach=a.name) for a in approaches], ignore_index=True
+        [truths[a.corrected].summary().assign(approach=a.name) for a in approaches],
+        ignore_index=True,
     )[["approach", "parameter", "type", "truth", "weight_sensitivity"]]
-    template = truths[approaches[0].corrected].summary()[["parameter", "type"]].assign(
-        estimate=np.nan, se=np.nan, ci_lower=np.nan, ci_upper=np.nan
+    template = (
+        truths[approaches[0].corrected]
+        .summary()[["parameter", "type"]]
+        .assign(estimate=np.nan, se=np.nan, ci_lower=np.nan, ci_upper=np.nan)
     )
 
-    seeds = [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(int(seed)).spawn(int(n_reps))]
+    seeds = [
+        int(child.generate_state(1)[0])
+        for child in np.random.SeedSequence(int(seed)).spawn(int(n_reps))
+    ]
     args = (variables, model, approaches, template)
     workers = joblib.effective_n_jobs(n_jobs)
     if workers == 1:
-        parts = (_one_replication(population, design, int(n_studies), r, s, *args) for r, s in enumerate(seeds))
+        parts = (
+            _one_replication(population, design, int(n_studies), r, s, *args)
+            for r, s in enumerate(seeds)
+        )
     else:
         parts = joblib.Parallel(n_jobs=workers, return_as="generator")(
             joblib.delayed(_one_replication)(population, design, int(n_studies), r, s, *args)
@@ -593,11 +632,13 @@ def _warn_unusable(result: RecoveryResult) -> None:
     bad = status[status["status"] != "ok"]
     if len(bad):
         described = "; ".join(
-            f"{row.approach}: {row.fits} {str(row.status).split(':')[0]}" for row in bad.itertuples()
+            f"{row.approach}: {row.fits} {str(row.status).split(':')[0]}"
+            for row in bad.itertuples()
         )
         warnings.warn(
             f"parameter_recovery: some fits are left out of summary() ({described}); see "
-            "estimates['status'] for the messages. Many failures suggest too few studies per database.",
+            "estimates['status'] for the messages. Many failures suggest too few studies per "
+            "database.",
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 import joblib
 import numpy as np
@@ -28,10 +27,16 @@ import pandas as pd
 
 from masem._util import check_jobs, progress_bar
 from masem.data import StudyDatabase, StudyMatrices
-from masem.effects import olkin_siotani, vechs_indices, vechs_inverse, vechs_labels
+from masem.effects import vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.study._common import check_model, parameter_frame, select
-from masem.study.variants import PooledMatrix, Variant, check_variants, default_variants, variant_stage1
+from masem.study.variants import (
+    PooledMatrix,
+    Variant,
+    check_variants,
+    default_variants,
+    variant_stage1,
+)
 from masem.tssem import TSSEM2Result, gls_terms, tssem1, tssem2
 
 __all__ = ["LeaveOneOutResult", "VariantComparison", "compare_variants", "leave_one_out"]
@@ -80,7 +85,8 @@ class LeaveOneOutResult:
     @property
     def status(self) -> pd.DataFrame:
         """One row per omitted study: ``omitted``, ``status`` ("ok", "not converged", "not
-        estimable: ..."), ``notes`` (numerical notes of that refit, e.g. a tau2 at its bound)."""
+        estimable: ..."), ``notes`` (numerical notes of that refit, e.g. a tau2 at its bound).
+        """
         return self._status.copy()
 
     def summary(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
@@ -125,7 +131,11 @@ class LeaveOneOutResult:
 
     def __repr__(self) -> str:
         bad = int((self._status["status"] != "ok").sum())
-        how = "between-study variances held at full-data values" if self.approximate else "exact refits"
+        how = (
+            "between-study variances held at full-data values"
+            if self.approximate
+            else "exact refits"
+        )
         return (
             f"LeaveOneOutResult(method={self.method!r}, studies={self.n_studies}, {how}, "
             f"parameters={len(self._parameters())}, problem fits={bad})"
@@ -209,7 +219,8 @@ def leave_one_out(
     """
     if not isinstance(studies, StudyMatrices):
         raise DataError(
-            f"studies must be a StudyMatrices (db.matrices(variables)), got {type(studies).__name__}."
+            "studies must be a StudyMatrices (db.matrices(variables)), got "
+            f"{type(studies).__name__}."
         )
     model = check_model(model)
     if not isinstance(method, str) or method.upper() not in ("REM", "FEM"):
@@ -293,7 +304,9 @@ def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, pro
             joblib.delayed(_one_exact)(studies, model, method, i) for i in todo
         )
     fits: dict[int, pd.DataFrame] = {}
-    status: dict[int, tuple] = {i: (studies.study_ids[i], _not_estimable(alone[i]), 0) for i in alone}
+    status: dict[int, tuple] = {
+        i: (studies.study_ids[i], _not_estimable(alone[i]), 0) for i in alone
+    }
     bar = progress_bar(len(todo), "leave one out") if progress else None
     try:
         for i, (frame, state, notes) in zip(todo, parts):
@@ -309,7 +322,9 @@ def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, pro
 
 def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
     full_stage1 = tssem1(studies.matrices, studies.n, method="REM")
-    terms = gls_terms(studies.matrices, studies.n, studies.variables, full_stage1.tau2_matrix.to_numpy())
+    terms = gls_terms(
+        studies.matrices, studies.n, studies.variables, full_stage1.tau2_matrix.to_numpy()
+    )
     info, score, n = terms.information, terms.score, terms.n
     k = len(n)
     total_info, total_score = info.sum(axis=0), score.sum(axis=0)
@@ -320,7 +335,9 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
         vcov = np.linalg.inv(information)
         rho = vcov @ scores
         return PooledMatrix(
-            pooled=pd.DataFrame(vechs_inverse(rho, len(variables)), index=variables, columns=variables),
+            pooled=pd.DataFrame(
+                vechs_inverse(rho, len(variables)), index=variables, columns=variables
+            ),
             vcov=pd.DataFrame((vcov + vcov.T) / 2, index=labels, columns=labels),
             total_n=int(n),
             method="REM (tau2 fixed)",
@@ -339,7 +356,9 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
                 stage1 = pooled(total_info - info[i], total_score - score[i], n.sum() - n[i])
                 fit, notes = _fit_stage2(stage1, model)
                 fits[i] = parameter_frame(fit)
-                status.append((studies.study_ids[i], "ok" if fit.converged else "not converged", len(notes)))
+                status.append(
+                    (studies.study_ids[i], "ok" if fit.converged else "not converged", len(notes))
+                )
             if bar is not None:
                 bar.update(1)
     finally:
@@ -348,7 +367,9 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
     return full, fits, status
 
 
-def _influence_table(full: TSSEM2Result, fits: Mapping[int, pd.DataFrame], study_ids: list[str]) -> pd.DataFrame:
+def _influence_table(
+    full: TSSEM2Result, fits: Mapping[int, pd.DataFrame], study_ids: list[str]
+) -> pd.DataFrame:
     reference = parameter_frame(full)
     frames = []
     for i, sid in enumerate(study_ids):
@@ -377,7 +398,10 @@ def _influence_table(full: TSSEM2Result, fits: Mapping[int, pd.DataFrame], study
 
 def _warn_problems(status: pd.DataFrame) -> None:
     for kind, advice in (
-        ("not converged", "their estimates are unreliable; check those studies for extreme correlations"),
+        (
+            "not converged",
+            "their estimates are unreliable; check those studies for extreme correlations",
+        ),
         ("not estimable", "their rows are NaN; the correlation cannot be pooled without them"),
     ):
         rows = status[status["status"].str.startswith(kind)]
@@ -411,7 +435,8 @@ class VariantComparison:
     @property
     def table(self) -> pd.DataFrame:
         """Long format: variant, parameter, type, estimate, se, ci_lower, ci_upper, difference
-        (estimate minus the reference variant's)."""
+        (estimate minus the reference variant's).
+        """
         return self._table.copy()
 
     def summary(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
@@ -424,13 +449,17 @@ class VariantComparison:
     def fit_table(self) -> pd.DataFrame:
         """One row per variant: studies, N, and the stage-2 chi2, df, RMSEA, SRMR and CFI."""
         stats = pd.DataFrame(
-            {name: fit.fit_stats()[["chi2", "df", "RMSEA", "SRMR", "CFI"]] for name, fit in self.fits.items()}
+            {
+                name: fit.fit_stats()[["chi2", "df", "RMSEA", "SRMR", "CFI"]]
+                for name, fit in self.fits.items()
+            }
         ).T
         return self._sizes.set_index("variant").join(stats).reset_index()
 
     def interval_table(self, parameters: Sequence[str] | None = None) -> pd.DataFrame:
         """Columns parameter, method (the variant), estimate, ci_lower, ci_upper: the input of
-        :func:`masem.plots.interval_plot` (a dot-and-whisker plot by variant)."""
+        :func:`masem.plots.interval_plot` (a dot-and-whisker plot by variant).
+        """
         table = select(self._table, parameters, list(dict.fromkeys(self._table["parameter"])))
         return pd.DataFrame(
             {
@@ -495,7 +524,10 @@ def compare_variants(
     >>> cmp.summary()                                                        # doctest: +SKIP
     """
     if not isinstance(database, StudyDatabase):
-        raise DataError(f"database must be a StudyDatabase (masem.read_database), got {type(database).__name__}.")
+        raise DataError(
+            "database must be a StudyDatabase (masem.read_database), got "
+            f"{type(database).__name__}."
+        )
     if isinstance(variables, str) or not isinstance(variables, Sequence):
         raise DataError(f"variables must be a list of construct codes, got {variables!r}.")
     model = check_model(model)
@@ -514,7 +546,16 @@ def compare_variants(
     table = pd.concat(frames, ignore_index=True)
     reference = table[table["variant"] == names[0]].set_index("parameter")["estimate"]
     table["difference"] = table["estimate"] - table["parameter"].map(reference)
-    columns = ["variant", "parameter", "type", "estimate", "se", "ci_lower", "ci_upper", "difference"]
+    columns = [
+        "variant",
+        "parameter",
+        "type",
+        "estimate",
+        "se",
+        "ci_lower",
+        "ci_upper",
+        "difference",
+    ]
     return VariantComparison(
         variants=variants,
         fits=MappingProxyType(fits),

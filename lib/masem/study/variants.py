@@ -1,4 +1,5 @@
-"""Analysis variants: the ways of pooling a database that a robustness check or a simulation compares.
+"""Analysis variants: the ways of pooling a database that a robustness check or a simulation
+compares.
 
 :class:`Variant` names one way (TSSEM random or fixed effects, corrected or observed correlations,
 a subset of studies, or the univariate-r approach); :func:`variant_stage1` runs its stage 1.
@@ -20,7 +21,14 @@ from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import DataError, ModelError
 from masem.tssem import UniRResult, tssem1, uni_r
 
-__all__ = ["PooledMatrix", "Variant", "check_variants", "default_variants", "uni_r_pooled", "variant_stage1"]
+__all__ = [
+    "PooledMatrix",
+    "Variant",
+    "check_variants",
+    "default_variants",
+    "uni_r_pooled",
+    "variant_stage1",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -28,7 +36,8 @@ __all__ = ["PooledMatrix", "Variant", "check_variants", "default_variants", "uni
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False, eq=False)
 class PooledMatrix:
-    """A pooled correlation matrix with its sampling covariance: the input :func:`masem.tssem2` needs.
+    """A pooled correlation matrix with its sampling covariance: the input :func:`masem.tssem2`
+    needs.
 
     Attributes
     ----------
@@ -49,6 +58,7 @@ class PooledMatrix:
 
     @property
     def variables(self) -> list[str]:
+        """The variables of the pooled matrix."""
         return list(self.pooled.columns)
 
     def __repr__(self) -> str:
@@ -110,7 +120,8 @@ def uni_r_pooled(result: UniRResult) -> PooledMatrix:
     smallest = float(np.linalg.eigvalsh(mean.to_numpy()).min())
     if smallest <= 0:
         raise DataError(
-            f"the univariate-r mean matrix is not positive definite (smallest eigenvalue {smallest:.3g}); "
+            "the univariate-r mean matrix is not positive definite (smallest eigenvalue "
+            f"{smallest:.3g}); "
             "the approach cannot fit a model to it. Use tssem1, or drop variables with few studies."
         )
     labels = vechs_labels(result.variables)
@@ -175,6 +186,7 @@ def default_variants() -> tuple[Variant, ...]:
 
 
 def variant_stage1(database: StudyDatabase, variables: list[str], variant: Variant):
+    """Stage 1 of a variant: its pooled input of stage 2, the number of studies and their N."""
     db = database.subset(**dict(variant.subset)) if variant.subset else database
     m = db.matrices(variables, corrected=variant.corrected)
     if variant.method == "univariate r":
@@ -184,13 +196,23 @@ def variant_stage1(database: StudyDatabase, variables: list[str], variant: Varia
 
 def check_variants(variants: object, what: str = "variant") -> tuple[Variant, ...]:
     """The variants as a tuple, refused unless non-empty, all :class:`Variant`, with known methods
-    and unique names (``what`` names them in messages: "variant" or "approach")."""
+    and unique names (``what`` names them in messages: "variant" or "approach").
+    """
     variants = tuple(variants) if isinstance(variants, (list, tuple)) else variants
-    if not isinstance(variants, tuple) or not variants or not all(isinstance(v, Variant) for v in variants):
-        raise DataError(f"{what}s must be a non-empty sequence of masem.Variant objects, got {variants!r}.")
+    if (
+        not isinstance(variants, tuple)
+        or not variants
+        or not all(isinstance(v, Variant) for v in variants)
+    ):
+        raise DataError(
+            f"{what}s must be a non-empty sequence of masem.Variant objects, got {variants!r}."
+        )
     for v in variants:
         if v.method not in _VARIANT_METHODS:
-            raise ModelError(f"{what} {v.name!r}: method must be one of {list(_VARIANT_METHODS)}, got {v.method!r}.")
+            raise ModelError(
+                f"{what} {v.name!r}: method must be one of {list(_VARIANT_METHODS)}, got "
+                f"{v.method!r}."
+            )
     names = [v.name for v in variants]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

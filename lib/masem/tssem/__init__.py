@@ -9,6 +9,7 @@
 - :mod:`masem.tssem.loadings`, :mod:`masem.tssem.residuals`: reading a fitted model.
 """
 
+from masem.tssem._wls import Stage2Result
 from masem.tssem.indirect import BootstrapResult, indirect, interval_table
 from masem.tssem.loadings import loading_table
 from masem.tssem.multigroup import (
@@ -20,7 +21,6 @@ from masem.tssem.multigroup import (
 )
 from masem.tssem.residuals import residual_table
 from masem.tssem.stage1 import GLSTerms, TSSEM1Result, UniRResult, gls_terms, tssem1, uni_r
-from masem.tssem._wls import Stage2Result
 from masem.tssem.stage2 import RefitResult, TSSEM2Result, refit, tssem2
 
 __all__ = [

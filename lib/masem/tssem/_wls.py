@@ -68,7 +68,8 @@ class Solution:
 
 class Problem:
     """F(theta) = ||L^-1 (r - rho(theta))||^2 with V = L L', subject to h(theta) = 0 (diag = 1) and
-    optionally one more equality g(theta) = t (a profiled parameter or definition)."""
+    optionally one more equality g(theta) = t (a profiled parameter or definition).
+    """
 
     def __init__(self, evaluator: Evaluator, r: np.ndarray, chol_inv: np.ndarray):
         self.ev = evaluator
@@ -99,7 +100,8 @@ class Problem:
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """Full Hessian of F: 2 G'G exactly, plus the residual term -2 sum_k (W e)_k d2 rho_k by
-        forward differences of the analytic Jacobian (the term is small, so O(h) is ample)."""
+        forward differences of the analytic Jacobian (the term is small, so O(h) is ample).
+        """
         st = self.state(x)
         weights = self.chol_inv.T @ st["z"]  # W e
         H = 2.0 * st["G"].T @ st["G"]
@@ -113,7 +115,9 @@ class Problem:
         H -= second + second.T
         return H
 
-    def solve(self, x0: np.ndarray, extra=None, max_iter: int = 300, xtol: float = 1e-10) -> Solution:
+    def solve(
+        self, x0: np.ndarray, extra=None, max_iter: int = 300, xtol: float = 1e-10
+    ) -> Solution:
         """Gauss-Newton SQP with Levenberg-Marquardt damping and an exact l1 merit function.
 
         Each step solves [[G'G + lam D, Jc'], [Jc, 0]] [d; w] = [G'z; -c], the Gauss-Newton model
@@ -128,7 +132,11 @@ class Problem:
         # Hessian of the Lagrangian, Gauss-Newton SQP converges only linearly (dozens of steps).
         # Its Hessian changes little over the few steps of a warm-started profile fit: one
         # finite-difference evaluation at the start serves the whole solve.
-        curvature = self._target_curvature(x, extra[0]) if extra is not None and len(extra) > 2 and extra[2] else None
+        curvature = (
+            self._target_curvature(x, extra[0])
+            if extra is not None and len(extra) > 2 and extra[2]
+            else None
+        )
         w_target = 0.0
         message = "iteration limit reached"
         converged = False
@@ -140,15 +148,8 @@ class Problem:
             if curvature is not None:
                 H = H + w_target * curvature
             g = G.T @ z
-            K = np.zeros((n + m, n + m))
-            K[:n, :n] = H + lam * np.diag(np.maximum(np.diag(H), 1e-12))
-            K[:n, n:] = Jc.T
-            K[n:, :n] = Jc
-            try:
-                sol = np.linalg.solve(K, np.concatenate([g, -c]))
-            except np.linalg.LinAlgError:
-                sol = None
-            if sol is None or not np.all(np.isfinite(sol)):
+            sol = _direction(H, g, c, Jc, lam)
+            if sol is None:
                 lam = max(10.0 * lam, 1e-3)
                 if lam > 1e12:
                     message = "the Gauss-Newton system is singular"
@@ -170,7 +171,9 @@ class Problem:
             mu = max(mu, 4.0 * np.max(np.abs(omega), initial=0.0))  # above the multipliers 2 w
             merit = st["f"] + mu * np.sum(np.abs(c))
             predicted = (
-                2.0 * g @ delta - delta @ H @ delta + mu * (np.sum(np.abs(c)) - np.sum(np.abs(c + Jc @ delta)))
+                2.0 * g @ delta
+                - delta @ H @ delta
+                + mu * (np.sum(np.abs(c)) - np.sum(np.abs(c + Jc @ delta)))
             )
             if feasible and predicted <= 1e-15 * (1.0 + merit):
                 converged, message = True, "converged: no further decrease possible"
@@ -207,7 +210,6 @@ class Problem:
             state=st,
         )
 
-
     def _target_curvature(self, x: np.ndarray, fn) -> np.ndarray:
         """Hessian of a profile target g(theta) by forward differences of its analytic gradient."""
         n = len(x)
@@ -232,9 +234,24 @@ class Problem:
         return step, new, actual / predicted
 
 
+def _direction(H: np.ndarray, g: np.ndarray, c: np.ndarray, Jc: np.ndarray, lam: float):
+    """[d; w] of the damped Gauss-Newton KKT system, or None when it is singular or not finite."""
+    n, m = len(g), len(c)
+    K = np.zeros((n + m, n + m))
+    K[:n, :n] = H + lam * np.diag(np.maximum(np.diag(H), 1e-12))
+    K[:n, n:] = Jc.T
+    K[n:, :n] = Jc
+    try:
+        sol = np.linalg.solve(K, np.concatenate([g, -c]))
+    except np.linalg.LinAlgError:
+        return None
+    return sol if np.all(np.isfinite(sol)) else None
+
+
 def _kkt(st: dict) -> tuple[float, np.ndarray]:
     """Max-norm of the gradient of the Lagrangian, with least-squares multipliers nu:
-    grad F + Jc' nu = 0, grad F = -2 G'z."""
+    grad F + Jc' nu = 0, grad F = -2 G'z.
+    """
     grad = -2.0 * st["G"].T @ st["z"]
     Jc = st["Jc"]
     if Jc.shape[0] == 0:
@@ -249,26 +266,34 @@ def _kkt(st: dict) -> tuple[float, np.ndarray]:
 
 
 def check_model_variables(
-    probe: RAMModel, variables: list[str], where: str = "", missing_error: type[ValueError] = ModelError
+    probe: RAMModel,
+    variables: list[str],
+    where: str = "",
+    missing_error: type[ValueError] = ModelError,
 ) -> None:
     """Refuse a model whose observed variables are not all in the stage-1 data, or whose factors
     share a name with a stage-1 variable; ``where`` prefixes the message (e.g. a group name), and
-    ``missing_error`` is raised for absent variables (a DataError when one group's data lack them)."""
+    ``missing_error`` is raised for absent variables (a DataError when one group's data lack them).
+    """
     unknown = [v for v in probe.observed if v not in variables]
     if unknown:
         raise missing_error(
-            f"{where}the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} not in the "
+            f"{where}the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} not in "
+            "the "
             f"stage-1 data; available variables: {variables}"
         )
     clash = [v for v in probe.latent if v in variables]
     if clash:
         raise ModelError(
-            f"{where}latent variable(s) {clash} have the name of observed stage-1 variables; rename the factors"
+            f"{where}latent variable(s) {clash} have the name of observed stage-1 variables; "
+            "rename the factors"
         )
 
 
 def stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str]:
-    """variables, pooled matrix, sampling covariance (symmetrised), total N and method of a stage-1 result."""
+    """variables, pooled matrix, sampling covariance (symmetrised), total N and method of a stage-1
+    result.
+    """
     needed = ("pooled", "vcov", "total_n", "variables")
     missing = [a for a in needed if not hasattr(stage1, a)]
     if missing:
@@ -279,7 +304,9 @@ def stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str
     variables = [str(v) for v in stage1.variables]
     p = len(variables)
     if p < 2 or len(set(variables)) != p:
-        raise DataError(f"stage1.variables must name at least two distinct variables, got {variables}")
+        raise DataError(
+            f"stage1.variables must name at least two distinct variables, got {variables}"
+        )
     pooled = stage1.pooled
     if isinstance(pooled, pd.DataFrame):
         names = [list(map(str, pooled.index)), list(map(str, pooled.columns))]
@@ -288,10 +315,14 @@ def stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str
                 f"stage1.pooled is labelled {names[1]} but stage1.variables is {variables}; "
                 "they must name the same variables"
             )
-        pooled = pooled.set_axis(names[0], axis=0).set_axis(names[1], axis=1).loc[variables, variables]
+        pooled = (
+            pooled.set_axis(names[0], axis=0).set_axis(names[1], axis=1).loc[variables, variables]
+        )
     R = np.asarray(pooled, dtype=float)
     if R.shape != (p, p):
-        raise DataError(f"stage1.pooled must be {p} x {p} (variables {variables}), got shape {R.shape}")
+        raise DataError(
+            f"stage1.pooled must be {p} x {p} (variables {variables}), got shape {R.shape}"
+        )
     if not np.all(np.isfinite(R)):
         bad = [variables[i] for i in range(p) if not np.all(np.isfinite(R[i]))]
         raise DataError(f"stage1.pooled has missing or non-finite values in the rows of {bad}")
@@ -304,9 +335,7 @@ def stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str
         index = list(map(str, vcov.index))
         if index != labels:
             if sorted(index) != sorted(labels):
-                raise DataError(
-                    f"stage1.vcov rows must be the vechs labels {labels}, got {index}"
-                )
+                raise DataError(f"stage1.vcov rows must be the vechs labels {labels}, got {index}")
             vcov = vcov.loc[labels, labels]
     V = np.asarray(vcov, dtype=float)
     if V.shape != (q, q):
@@ -320,7 +349,9 @@ def stage1_inputs(stage1) -> tuple[list[str], np.ndarray, np.ndarray, float, str
     return variables, R, 0.5 * (V + V.T), float(total_n), method
 
 
-def subset_variables(variables: list[str], R: np.ndarray, V: np.ndarray, used: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def subset_variables(
+    variables: list[str], R: np.ndarray, V: np.ndarray, used: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """vechs(R) and V restricted to the variables the model uses (metaSEM's subset.variables)."""
     labels = vechs_labels(variables)
     keep = [labels.index(lab) for lab in vechs_labels(used)]
@@ -339,7 +370,8 @@ def start_values(ev: Evaluator, r: np.ndarray) -> np.ndarray:
     """Data-based start values where the syntax gives none: paths between observed variables from
     the regression on the pooled correlations, loadings from the indicators' correlations (a
     FABIN-like sqrt(r_xy r_xz / r_yz)), covariances of exogenous observed variables from the
-    pooled correlations; the rest keeps metaSEM's defaults (0.1 paths, 0.5 variances, 0 covariances).
+    pooled correlations; the rest keeps metaSEM's defaults (0.1 paths, 0.5 variances, 0
+    covariances).
     """
     p = ev.p
     R = np.eye(p)
@@ -372,7 +404,12 @@ def start_values(ev: Evaluator, r: np.ndarray) -> np.ndarray:
             except np.linalg.LinAlgError:
                 continue
             x[k] = beta[xs.index(obs[c.col])]
-        elif c.kind == "covariance" and c.row in obs and c.col in obs and not {c.row, c.col} & endogenous:
+        elif (
+            c.kind == "covariance"
+            and c.row in obs
+            and c.col in obs
+            and not {c.row, c.col} & endogenous
+        ):
             x[k] = R[obs[c.row], obs[c.col]]
     if ev.n_constraints:
         x = _feasible_error_variances(ev, x, user)
@@ -380,7 +417,9 @@ def start_values(ev: Evaluator, r: np.ndarray) -> np.ndarray:
 
 
 def _feasible_error_variances(ev: Evaluator, x: np.ndarray, user: set[str]) -> np.ndarray:
-    """Start the constrained error variances where diag(Sigma) = 1 holds at the other start values."""
+    """Start the constrained error variances where diag(Sigma) = 1 holds at the other start
+    values.
+    """
     try:
         computed = Evaluator(ev.ram, computed=True)
     except ModelError:  # equal error variances cannot be solved for; keep the defaults
@@ -414,10 +453,13 @@ def _loading_start(R: np.ndarray, i: int, others: list[int]) -> float:
 
 
 def check_counts(n_free: int, n_constraints: int, q: int, detail: str) -> None:
-    """Refuse more free parameters (net of the constraints) than correlations; ``detail`` names them."""
+    """Refuse more free parameters (net of the constraints) than correlations; ``detail`` names
+    them.
+    """
     if n_free - n_constraints > q:
         raise ModelError(
-            f"the model is not identified: {n_free - n_constraints} free parameters {detail}but only "
+            f"the model is not identified: {n_free - n_constraints} free parameters {detail}but "
+            "only "
             f"{q} correlations; fix or equate parameters"
         )
 
@@ -436,7 +478,9 @@ def solve(problem: Problem, x0: np.ndarray, what: str) -> Solution:
 
 
 def estimate_covariance(problem: Problem, sol: Solution) -> np.ndarray:
-    """The covariance of the estimates at the solution, after checking that the model is identified."""
+    """The covariance of the estimates at the solution, after checking that the model is
+    identified.
+    """
     names = problem.ev.names
     check_identified(sol, names)
     return parameter_covariance(problem.hessian(sol.x), sol.state["Jc"], names)
@@ -487,11 +531,14 @@ def parameter_covariance(H: np.ndarray, Jc: np.ndarray, names: tuple[str, ...]) 
 
 
 def warn_negative_variances(variables: Sequence[str], S: np.ndarray, where: str = "") -> None:
-    """Say when an (error) variance of the solution is negative; ``where`` prefixes the note (a group)."""
+    """Say when an (error) variance of the solution is negative; ``where`` prefixes the note (a
+    group).
+    """
     negative = [variables[i] for i in range(len(variables)) if S[i, i] < 0.0]
     if negative:
         warnings.warn(
-            f"{where}the (error) variance of {negative} is negative (a Heywood case): the model does "
+            f"{where}the (error) variance of {negative} is negative (a Heywood case): the model "
+            "does "
             "not fit these correlations properly; consider respecifying it",
             ConvergenceWarning,
             stacklevel=4,
@@ -521,7 +568,9 @@ def defined_estimates(
             full = np.zeros(len(vcov))
             full[index] = grad  # within a group every parameter has its own joint position
             grad = full
-        out.append((d.name, d.expression, float(value), math.sqrt(max(float(grad @ vcov @ grad), 0.0))))
+        out.append(
+            (d.name, d.expression, float(value), math.sqrt(max(float(grad @ vcov @ grad), 0.0)))
+        )
     return out
 
 
@@ -529,14 +578,17 @@ def warn_undefined(names: Sequence[str]) -> None:
     """Say which definitions cannot be evaluated at the estimates (their rows are NaN)."""
     if names:
         warnings.warn(
-            f"the definition(s) {list(names)} cannot be evaluated at the estimates (e.g. the log or "
+            f"the definition(s) {list(names)} cannot be evaluated at the estimates (e.g. the log "
+            "or "
             "square root of a negative value, or a division by zero); their rows are NaN",
             ConvergenceWarning,
             stacklevel=4,
         )
 
 
-def fit_indices(chi2: float, df: int, indep: float, df_indep: int, n: int, srmr: float, n_con: int) -> dict:
+def fit_indices(
+    chi2: float, df: int, indep: float, df_indep: int, n: int, srmr: float, n_con: int
+) -> dict:
     """Fit statistics as metaSEM reports them for WLS (Cheung, 2015, ch. 2; Steiger, 1990)."""
     if df > 0:
         p_value = float(stats.chi2.sf(chi2, df))
@@ -568,7 +620,9 @@ def fit_indices(chi2: float, df: int, indep: float, df_indep: int, n: int, srmr:
 
 
 def _rmsea_interval(chi2: float, df: int, n: int) -> tuple[float, float]:
-    """90% interval of RMSEA from the noncentral chi-square (Steiger & Lind; Browne & Cudeck, 1993)."""
+    """90% interval of RMSEA from the noncentral chi-square (Steiger & Lind; Browne & Cudeck,
+    1993).
+    """
 
     def noncentrality(prob: float) -> float:
         def excess(lam: float) -> float:
@@ -584,6 +638,7 @@ def _rmsea_interval(chi2: float, df: int, n: int) -> tuple[float, float]:
 
     scale = (n - 1) * df
     return math.sqrt(noncentrality(0.95) / scale), math.sqrt(noncentrality(0.05) / scale)
+
 
 # ----------------------------------------------------------------------------------------------
 # Likelihood-based (profile) intervals
@@ -614,7 +669,9 @@ def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Eva
             continue
         step = vcov @ grad / var  # d theta / d t along the quadratic approximation of the profile
         for side, direction in enumerate((-1.0, 1.0)):
-            bounds[i, side] = _profile_bound(problem, sol, fn, curved, est, math.sqrt(var), step, direction, name)
+            bounds[i, side] = _profile_bound(
+                problem, sol, fn, curved, est, math.sqrt(var), step, direction, name
+            )
     return bounds[: len(ev.names)], bounds[len(ev.names) :]
 
 
@@ -647,7 +704,9 @@ def _profile_bound(problem, sol, fn, curved, est, sd, step, direction, name) -> 
         elif outside is None and (candidate is None or (candidate - inside) * direction <= 0.0):
             candidate = inside + 2.0 * (inside - est) if inside != est else t + direction * sd
         if abs(candidate - est) > 1e3 * sd:
-            _warn_bound(name, "the profile does not reach the 3.84 criterion (the bound is not finite)")
+            _warn_bound(
+                name, "the profile does not reach the 3.84 criterion (the bound is not finite)"
+            )
             return math.nan
         if abs(candidate - t) <= 1e-12 * (1.0 + abs(t)):
             return candidate
@@ -711,7 +770,9 @@ class Stage2Result(ComparableFit):
 
     @property
     def coefficients(self) -> pd.Series:
-        """Free parameter estimates by name (``name[group]`` for a multi-group parameter not held equal)."""
+        """Free parameter estimates by name (``name[group]`` for a multi-group parameter not held
+        equal).
+        """
         return pd.Series(self._estimates.copy(), index=list(self._names), name="Estimate")
 
     @property
@@ -722,7 +783,8 @@ class Stage2Result(ComparableFit):
 
     def fit_stats(self) -> pd.Series:
         """chi2, df, p_value, RMSEA and its 90% CI, SRMR, CFI, TLI, n, AIC, BIC, the independence
-        model's chi2 and df, n_constraints (and n_groups for a multi-group fit)."""
+        model's chi2 and df, n_constraints (and n_groups for a multi-group fit).
+        """
         return pd.Series(dict(self._fit), name="fit", dtype=float)
 
     @abc.abstractmethod
@@ -747,7 +809,9 @@ class Stage2Result(ComparableFit):
         )
 
     def same_data(self, other: object) -> bool:
-        """Fitted to the same pooled correlations and weights (what a chi-square difference test needs)?"""
+        """Fitted to the same pooled correlations and weights (what a chi-square difference test
+        needs)?
+        """
         if type(other) is not type(self) or self._data_key() != other._data_key():
             return False
         return all(
@@ -774,7 +838,9 @@ class Stage2Result(ComparableFit):
 
     @staticmethod
     def _parameter_table(lead: list[str], rows: list[tuple]) -> pd.DataFrame:
-        """The inspect() table: the ``lead`` columns, Estimate, Std. Err, z-value, p-value, ci.lower, ci.upper."""
+        """The inspect() table: the ``lead`` columns, Estimate, Std. Err, z-value, p-value,
+        ci.lower, ci.upper.
+        """
         table = pd.DataFrame(rows, columns=[*lead, "Estimate", "Std. Err", "ci.lower", "ci.upper"])
         with np.errstate(divide="ignore", invalid="ignore"):
             z = table["Estimate"] / table["Std. Err"]
@@ -787,6 +853,7 @@ class Stage2Result(ComparableFit):
         status = "converged" if self.converged else f"NOT converged ({self.message})"
         return (
             f"{type(self).__name__}({self._repr_head()}, free={len(self._names)}, "
-            f"chi2({fit['df']:g})={fit['chi2']:.4f}, p={fit['p_value']:.4g}, RMSEA={fit['RMSEA']:.4f}, "
+            f"chi2({fit['df']:g})={fit['chi2']:.4f}, p={fit['p_value']:.4g}, "
+            f"RMSEA={fit['RMSEA']:.4f}, "
             f"CFI={fit['CFI']:.4f}, SRMR={fit['SRMR']:.4f}, {status})"
         )

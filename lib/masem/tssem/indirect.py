@@ -34,8 +34,8 @@ import pandas as pd
 from scipy import stats
 
 from masem._util import check_jobs, check_level, frozen, progress_bar
-from masem.tssem import stage2
 from masem.errors import ConvergenceWarning, DataError, ModelError
+from masem.tssem import stage2
 
 __all__ = ["BootstrapResult", "indirect", "interval_table"]
 
@@ -110,8 +110,16 @@ class BootstrapResult:
         return pd.DataFrame(
             rows,
             columns=[
-                "parameter", "type", "estimate", "boot_mean", "boot_se",
-                "ci_lower", "ci_upper", "bc_lower", "bc_upper", "n_valid",
+                "parameter",
+                "type",
+                "estimate",
+                "boot_mean",
+                "boot_se",
+                "ci_lower",
+                "ci_upper",
+                "bc_lower",
+                "bc_upper",
+                "n_valid",
             ],
         )
 
@@ -133,7 +141,8 @@ def indirect(
     n_jobs: int = 1,
     progress: bool = True,
 ) -> BootstrapResult:
-    """Parametric-bootstrap intervals for the stage-2 parameters and ':=' definitions (indirect effects).
+    """Parametric-bootstrap intervals for the stage-2 parameters and ':=' definitions (indirect
+    effects).
 
     Draws ``n_boot`` pooled correlation vectors r* ~ N(r, V), where r and V are the stage-1 pooled
     correlations and their sampling covariance that the stage-2 fit used
@@ -392,19 +401,33 @@ def interval_table(
         if parameters is None:
             parameters = list(table.loc[table["op"] == ":=", "label"])
         table = table[table["label"].isin(parameters)].drop_duplicates("label")
-        frames.append(pd.DataFrame({
-            "parameter": table["label"], "method": method, "estimate": table["Estimate"],
-            "ci_lower": table["ci.lower"], "ci_upper": table["ci.upper"],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "parameter": table["label"],
+                    "method": method,
+                    "estimate": table["Estimate"],
+                    "ci_lower": table["ci.lower"],
+                    "ci_upper": table["ci.upper"],
+                }
+            )
+        )
     if bootstrap is not None:
         table = bootstrap.summary()
         if parameters is None:
             parameters = list(table.loc[table["type"] == "defined", "parameter"])
         table = table[table["parameter"].isin(parameters)]
-        frames.append(pd.DataFrame({
-            "parameter": table["parameter"], "method": "parametric bootstrap", "estimate": table["estimate"],
-            "ci_lower": table["ci_lower"], "ci_upper": table["ci_upper"],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "parameter": table["parameter"],
+                    "method": "parametric bootstrap",
+                    "estimate": table["estimate"],
+                    "ci_lower": table["ci_lower"],
+                    "ci_upper": table["ci_upper"],
+                }
+            )
+        )
     if not frames:
         raise ValueError("interval_table needs at least one of wald=, profile= or bootstrap=")
     return pd.concat(frames, ignore_index=True)

@@ -23,8 +23,16 @@ from masem.tssem.stage2 import TSSEM2Result
 __all__ = ["attenuated_loadings", "loading_intervals", "loading_table"]
 
 _COLUMNS = [
-    "factor", "indicator", "label", "loading", "se", "ci_lower", "ci_upper", "interval",
-    "explained", "residual",
+    "factor",
+    "indicator",
+    "label",
+    "loading",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "interval",
+    "explained",
+    "residual",
 ]
 
 
@@ -92,7 +100,9 @@ def loading_table(result: TSSEM2Result, indicators: Sequence[str] | None = None)
         chosen = paths
     else:
         if isinstance(indicators, str):
-            raise ModelError(f"indicators must be a list of variable names, got the string {indicators!r}")
+            raise ModelError(
+                f"indicators must be a list of variable names, got the string {indicators!r}"
+            )
         wanted = [str(v) for v in indicators]
         missing = [v for v in wanted if v not in set(paths["lval"])]
         if missing:
@@ -136,7 +146,8 @@ def loading_intervals(table: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by ``indicator`` in the order of the first fit: ``loading``, then
-        ``<interval>_ci_lower`` and ``<interval>_ci_upper`` for each kind of interval in the order given,
+        ``<interval>_ci_lower`` and ``<interval>_ci_upper`` for each kind of interval in the order
+        given,
         then ``explained`` (the share of the indicator's variance the model explains).
 
     Raises
@@ -149,18 +160,24 @@ def loading_intervals(table: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> wald = pd.DataFrame({"indicator": ["x1", "x2"], "loading": [0.8, 0.7], "ci_lower": [0.75, 0.64],
-    ...                      "ci_upper": [0.85, 0.76], "interval": "wald", "explained": [0.64, 0.49]})
+    >>> wald = pd.DataFrame({"indicator": ["x1", "x2"], "loading": [0.8, 0.7],
+    ...                      "ci_lower": [0.75, 0.64], "ci_upper": [0.85, 0.76], "interval": "wald",
+    ...                      "explained": [0.64, 0.49]})
     >>> profile = wald.assign(ci_lower=[0.74, 0.64], ci_upper=[0.85, 0.77], interval="profile")
     >>> side = loading_intervals(pd.concat([wald, profile]))
-    >>> list(side.columns)
-    ['loading', 'wald_ci_lower', 'wald_ci_upper', 'profile_ci_lower', 'profile_ci_upper', 'explained']
+    >>> list(side.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['loading', 'wald_ci_lower', 'wald_ci_upper', 'profile_ci_lower', 'profile_ci_upper',
+     'explained']
     >>> side.loc["x2", ["loading", "wald_ci_upper", "profile_ci_upper"]].tolist()
     [0.7, 0.76, 0.77]
     """
     if not isinstance(table, pd.DataFrame):
-        raise ModelError(f"table must be a DataFrame of loading_table() results, got {type(table).__name__}")
-    lacking = {"indicator", "loading", "ci_lower", "ci_upper", "interval", "explained"} - set(table.columns)
+        raise ModelError(
+            f"table must be a DataFrame of loading_table() results, got {type(table).__name__}"
+        )
+    lacking = {"indicator", "loading", "ci_lower", "ci_upper", "interval", "explained"} - set(
+        table.columns
+    )
     if lacking or table.empty:
         raise ModelError(
             f"table must hold loading_table() rows (lacking {sorted(lacking)}, {len(table)} rows); "
@@ -239,16 +256,24 @@ def attenuated_loadings(
     rel = pd.Series(reliability, dtype=float)
     lacking = [v for v in lam.index if v not in rel.index]
     if lacking:
-        raise DataError(f"no reliability for {lacking}; give one for every indicator of the loadings")
+        raise DataError(
+            f"no reliability for {lacking}; give one for every indicator of the loadings"
+        )
     rel = rel.loc[lam.index]
     bad = lam[~lam.between(-1.0, 1.0)]
     if len(bad):
-        raise DataError(f"loadings must lie in [-1, 1] (correlations with the factor); got {bad.to_dict()}")
+        raise DataError(
+            f"loadings must lie in [-1, 1] (correlations with the factor); got {bad.to_dict()}"
+        )
     bad = rel[~((rel > 0.0) & (rel <= 1.0))]
     if len(bad):
         raise DataError(f"reliabilities must lie in (0, 1]; got {bad.to_dict()}")
     out = pd.DataFrame(
-        {"population": lam.to_numpy(), "reliability": rel.to_numpy(), "expected": (lam * np.sqrt(rel)).to_numpy()},
+        {
+            "population": lam.to_numpy(),
+            "reliability": rel.to_numpy(),
+            "expected": (lam * np.sqrt(rel)).to_numpy(),
+        },
         index=pd.Index([str(v) for v in lam.index], name="indicator"),
     )
     return out

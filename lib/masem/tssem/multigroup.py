@@ -1,4 +1,5 @@
-"""Subgroup MASEM: stage 1 per subgroup of studies, then one stage-2 model fitted to all groups jointly.
+"""Subgroup MASEM: stage 1 per subgroup of studies, then one stage-2 model fitted to all groups
+jointly.
 
 When a study characteristic (a *moderator*, e.g. the industry of the sample) may change the
 structural paths, the studies are split by it and TSSEM is run per subgroup (Cheung & Chan, 2005;
@@ -10,7 +11,8 @@ Cheung, 2015, sec. 7.4; Jak & Cheung, 2020, call it *subgroup analysis*):
 
        F(theta) = sum_g (r_g - rho_g(theta_g))' V_g^-1 (r_g - rho_g(theta_g)),
 
-   with theta_g the parameters of group g. A parameter listed in ``equal`` is one parameter shared by
+   with theta_g the parameters of group g. A parameter listed in ``equal`` is one parameter shared
+   by
    all groups (an *equality constraint*); the others are estimated separately in each group. Its
    minimum is a chi-square on sum_g q_g - k degrees of freedom (k free parameters in all), as in the
    multi-group covariance structure analysis of Joreskog (1971);
@@ -59,7 +61,6 @@ from masem.data import StudyDatabase
 from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.model import Evaluator, RAMModel, lavaan_to_ram
-from masem.tssem.stage1 import TSSEM1Result, tssem1
 from masem.tssem._wls import (
     Z_975,
     Problem,
@@ -76,6 +77,7 @@ from masem.tssem._wls import (
     warn_negative_variances,
     warn_undefined,
 )
+from masem.tssem.stage1 import TSSEM1Result, tssem1
 
 __all__ = [
     "MultigroupTSSEM2Result",
@@ -123,7 +125,9 @@ class SubgroupTSSEM1Result:
 
     @property
     def results(self) -> dict[str, TSSEM1Result]:
-        """The stage-1 result of each group, by group name (the input of :func:`tssem2_multigroup`)."""
+        """The stage-1 result of each group, by group name (the input of
+        :func:`tssem2_multigroup`).
+        """
         return dict(zip(self.groups, self._results))
 
     @property
@@ -140,7 +144,9 @@ class SubgroupTSSEM1Result:
         return len(self.groups)
 
     def overview(self) -> pd.DataFrame:
-        """One row per group: group, level, studies, N, fewest studies behind a pair, converged, Q test."""
+        """One row per group: group, level, studies, N, fewest studies behind a pair, converged, Q
+        test.
+        """
         rows = []
         for group, level, res in zip(self.groups, self.levels, self._results):
             k_cell = res.summary()["k"]
@@ -160,8 +166,10 @@ class SubgroupTSSEM1Result:
         return pd.DataFrame(rows)
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """One row per group and pooled correlation: group, var1, var2, estimate, se, z, p, ci_lower,
-        ci_upper (Wald, at ``level``), (tau2, I2), k, N."""
+        """One row per group and pooled correlation: group, var1, var2, estimate, se, z, p,
+        ci_lower,
+        ci_upper (Wald, at ``level``), (tau2, I2), k, N.
+        """
         rows, cols = vechs_indices(len(self.variables))
         frames = []
         for group, res in zip(self.groups, self._results):
@@ -177,7 +185,9 @@ class SubgroupTSSEM1Result:
             f"SubgroupTSSEM1Result({self.method}, by={self.by!r}, {len(self.groups)} groups, "
             f"variables={list(self.variables)})"
         )
-        body = self.overview()[["group", "studies", "N", "min_k_pair", "converged"]].to_string(index=False)
+        body = self.overview()[["group", "studies", "N", "min_k_pair", "converged"]].to_string(
+            index=False
+        )
         return head + "\n" + "\n".join("  " + line for line in body.splitlines())
 
 
@@ -243,7 +253,8 @@ def subgroup_tssem(
 
     References
     ----------
-    Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach*. Wiley, sec. 7.4.
+    Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach*. Wiley, sec.
+    7.4.
     Jak, S., & Cheung, M. W.-L. (2020). Meta-analytic structural equation modeling with moderating
     effects on SEM parameters. *Psychological Methods*, 25(4), 430-455.
 
@@ -256,10 +267,14 @@ def subgroup_tssem(
     if isinstance(min_k, bool) or not isinstance(min_k, (int, np.integer)) or min_k < 1:
         raise DataError(f"min_k must be a positive integer (studies per pair), got {min_k!r}.")
     if isinstance(data, StudyDatabase):
-        groups, level_values, matrices = _groups_from_database(data, variables, by, levels, corrected)
+        groups, level_values, matrices = _groups_from_database(
+            data, variables, by, levels, corrected
+        )
     elif isinstance(data, Mapping):
         if levels is not None:
-            raise DataError("levels only applies to a database; with a mapping its keys are the groups.")
+            raise DataError(
+                "levels only applies to a database; with a mapping its keys are the groups."
+            )
         if corrected:
             raise DataError(
                 "corrected=True only applies to a database; build corrected matrices with "
@@ -268,11 +283,13 @@ def subgroup_tssem(
         groups, level_values, matrices = _groups_from_mapping(data, variables)
     else:
         raise DataError(
-            f"data must be a StudyDatabase or a mapping of group name -> StudyMatrices, got {type(data).__name__}."
+            "data must be a StudyDatabase or a mapping of group name -> StudyMatrices, got "
+            f"{type(data).__name__}."
         )
     names = list(matrices[0].variables)
     where = [
-        f"group {g!r}" + (f" ({by} = {level!r})" if by is not None else "") for g, level in zip(groups, level_values)
+        f"group {g!r}" + (f" ({by} = {level!r})" if by is not None else "")
+        for g, level in zip(groups, level_values)
     ]
     for m, place in zip(matrices, where):  # every group is checked before any is pooled
         _check_coverage(m, place, min_k)
@@ -294,7 +311,9 @@ def _groups_from_database(db: StudyDatabase, variables, by, levels, corrected):
     studies = db.studies
     choices = [c for c in studies.columns if c not in ("study_id", "n")]
     if not isinstance(by, str) or by not in choices:
-        raise DataError(f"by must name a moderator column of studies.csv, one of {choices}; got {by!r}.")
+        raise DataError(
+            f"by must name a moderator column of studies.csv, one of {choices}; got {by!r}."
+        )
     present = sorted(set(studies[by].dropna().tolist()), key=str)
     if levels is None:
         chosen = present
@@ -309,7 +328,8 @@ def _groups_from_database(db: StudyDatabase, variables, by, levels, corrected):
             raise DataError(f"levels lists a value more than once: {chosen}.")
     if len(chosen) < 2:
         raise DataError(
-            f"{by} has the single value {chosen} here; a subgroup analysis needs at least two groups."
+            f"{by} has the single value {chosen} here; a subgroup analysis needs at least two "
+            "groups."
         )
     matrices = []
     for level in chosen:
@@ -328,13 +348,15 @@ def _groups_from_mapping(data: Mapping, variables):
     for group, m in zip(groups, matrices):
         if not all(hasattr(m, a) for a in ("matrices", "n", "variables", "study_ids")):
             raise DataError(
-                f"group {group!r}: expected StudyMatrices (from db.matrices(...)), got {type(m).__name__}."
+                f"group {group!r}: expected StudyMatrices (from db.matrices(...)), got "
+                f"{type(m).__name__}."
             )
     expected = list(variables) if variables is not None else list(matrices[0].variables)
     for group, m in zip(groups, matrices):
         if list(m.variables) != expected:
             raise DataError(
-                f"group {group!r} has the variables {list(m.variables)}, but {expected} were expected; "
+                f"group {group!r} has the variables {list(m.variables)}, but {expected} were "
+                "expected; "
                 "build every group's matrices over the same variables, in the same order."
             )
     return groups, groups, matrices
@@ -344,7 +366,8 @@ def _check_coverage(m, where: str, min_k: int) -> None:
     """Refuse a group too small to estimate its own pooled matrix."""
     if len(m.matrices) < 2:
         raise DataError(
-            f"{where}: {len(m.matrices)} stud{'y reports' if len(m.matrices) == 1 else 'ies report'} "
+            f"{where}: {len(m.matrices)} "
+            f"stud{'y reports' if len(m.matrices) == 1 else 'ies report'} "
             f"correlations among {list(m.variables)}; pooling needs at least two. Merge this group "
             "with another or leave it out (levels=...)."
         )
@@ -352,15 +375,19 @@ def _check_coverage(m, where: str, min_k: int) -> None:
     counts = np.sum(~np.isnan(stack), axis=0)
     names = list(m.variables)
     rows, cols = np.tril_indices(len(names), k=-1)
-    short = [(names[c], names[r], int(counts[r, c])) for r, c in zip(rows, cols) if counts[r, c] < min_k]
+    short = [
+        (names[c], names[r], int(counts[r, c])) for r, c in zip(rows, cols) if counts[r, c] < min_k
+    ]
     if short:
         if min_k == 1:
-            problem = f"no study reports {len(short)} pair(s): {', '.join(f'{a}-{b}' for a, b, _ in short)}"
+            pairs = ", ".join(f"{a}-{b}" for a, b, _ in short)
+            problem = f"no study reports {len(short)} pair(s): {pairs}"
         else:
             listed = ", ".join(f"{a}-{b} (k = {k})" for a, b, k in short)
             problem = f"{len(short)} pair(s) reported by fewer than {min_k} studies: {listed}"
         raise DataError(
-            f"{where}: {problem}. Each group needs every pair to estimate its own pooled matrix: drop "
+            f"{where}: {problem}. Each group needs every pair to estimate its own pooled matrix: "
+            "drop "
             "a variable, merge groups, or choose other levels."
         )
 
@@ -453,7 +480,8 @@ class _JointEvaluator:
         J = np.zeros((G * q, self.n))
         Jh = np.zeros((G * m, self.n))
         for g, (part, idx) in enumerate(zip(parts, self.index)):
-            # Within a group every parameter has its own joint position, so plain assignment is exact.
+            # Within a group every parameter has its own joint position, so plain assignment is
+            # exact.
             J[np.ix_(self.rows[g], idx)] = part["J"]
             Jh[np.ix_(self.h_rows[g], idx)] = part["Jh"]
         return {
@@ -494,8 +522,9 @@ class MultigroupTSSEM2Result(Stage2Result):
     --------
     >>> import masem
     >>> ex = masem.example_data("Becker92")
-    >>> stage1 = {"first three": masem.tssem1(list(ex.matrices.values())[:3], ex.n[:3], method="FEM"),
-    ...           "last three": masem.tssem1(list(ex.matrices.values())[3:], ex.n[3:], method="FEM")}
+    >>> studies = list(ex.matrices.values())
+    >>> stage1 = {"first three": masem.tssem1(studies[:3], ex.n[:3], method="FEM"),
+    ...           "last three": masem.tssem1(studies[3:], ex.n[3:], method="FEM")}
     >>> fit = masem.tssem2_multigroup(stage1, "Math ~ Spatial + Verbal", equal="all")
     >>> fit.groups, fit.equal
     (('first three', 'last three'), ('MathonSpatial', 'MathonVerbal'))
@@ -518,7 +547,10 @@ class MultigroupTSSEM2Result(Stage2Result):
     def implied(self) -> dict[str, pd.DataFrame]:
         """Model-implied correlation matrix of each group."""
         v = list(self.variables)
-        return {g: pd.DataFrame(m.copy(), index=v, columns=v) for g, m in zip(self.groups, self._implied)}
+        return {
+            g: pd.DataFrame(m.copy(), index=v, columns=v)
+            for g, m in zip(self.groups, self._implied)
+        }
 
     def inspect(self) -> pd.DataFrame:
         """Parameter table, one block of rows per group: free parameters, then ``:=`` definitions.
@@ -530,13 +562,29 @@ class MultigroupTSSEM2Result(Stage2Result):
         rows = []
         for group, lval, op, rval, label, j, shared in self._rows:
             est, s = self._estimates[j], se[j]
-            rows.append((group, lval, op, rval, label, shared, est, s, est - Z_975 * s, est + Z_975 * s))
+            rows.append(
+                (group, lval, op, rval, label, shared, est, s, est - Z_975 * s, est + Z_975 * s)
+            )
         for group, name, expression, value, s in self._defined:
-            rows.append((group, name, ":=", expression, name, False, value, s, value - Z_975 * s, value + Z_975 * s))
+            rows.append(
+                (
+                    group,
+                    name,
+                    ":=",
+                    expression,
+                    name,
+                    False,
+                    value,
+                    s,
+                    value - Z_975 * s,
+                    value + Z_975 * s,
+                )
+            )
         return self._parameter_table(["group", "lval", "op", "rval", "label", "equal"], rows)
 
     def by_group(self, parameter: str) -> pd.DataFrame:
-        """One parameter in every group: estimate, standard error and 95% Wald interval side by side.
+        """One parameter in every group: estimate, standard error and 95% Wald interval side by
+        side.
 
         Parameters
         ----------
@@ -563,21 +611,36 @@ class MultigroupTSSEM2Result(Stage2Result):
         >>> free.by_group("s")                                                   # doctest: +SKIP
         """
         if not isinstance(parameter, str):
-            raise ModelError(f"parameter must be a parameter name such as 's' or 'SERV ~ PE', got {parameter!r}")
+            raise ModelError(
+                f"parameter must be a parameter name such as 's' or 'SERV ~ PE', got {parameter!r}"
+            )
         table = self.inspect()
         defined = table["op"] == ":="
         if parameter.strip() in set(table.loc[defined, "lval"]):
             rows = table[defined & (table["lval"] == parameter.strip())]
         else:
-            name = _parameter_name(self._ram, Evaluator(self._ram, computed=not self.diag_constraints),
-                                   parameter, what="parameter")
+            name = _parameter_name(
+                self._ram,
+                Evaluator(self._ram, computed=not self.diag_constraints),
+                parameter,
+                what="parameter",
+            )
             # A label shared by several elements is one parameter: keep its first element per group.
             rows = table[~defined & (table["label"] == name)].drop_duplicates("group")
-        rows = rows.rename(columns={"Estimate": "estimate", "Std. Err": "se", "ci.lower": "ci_lower", "ci.upper": "ci_upper"})
+        rows = rows.rename(
+            columns={
+                "Estimate": "estimate",
+                "Std. Err": "se",
+                "ci.lower": "ci_lower",
+                "ci.upper": "ci_upper",
+            }
+        )
         return rows.set_index("group")[["estimate", "se", "ci_lower", "ci_upper", "equal"]]
 
     def group_fit(self) -> pd.DataFrame:
-        """One row per group: n, correlations q, its share of chi2, its SRMR, its independence chi2."""
+        """One row per group: n, correlations q, its share of chi2, its SRMR, its independence
+        chi2.
+        """
         return pd.DataFrame([dict(row) for row in self._group_fit])
 
     def _data_key(self) -> tuple:
@@ -601,7 +664,8 @@ def tssem2_multigroup(
     partial: str | Sequence[str] | None = None,
     diag_constraints: bool = False,
 ) -> MultigroupTSSEM2Result:
-    """Subgroup MASEM stage 2: one structural model fitted jointly to several groups' pooled matrices.
+    """Subgroup MASEM stage 2: one structural model fitted jointly to several groups' pooled
+    matrices.
 
     The groups' stage-1 results are independent, so the weighted least squares function of
     :func:`masem.tssem2` becomes a sum over groups (Cheung & Chan, 2005; Jak & Cheung, 2020),
@@ -687,11 +751,14 @@ def tssem2_multigroup(
     ev = Evaluator(ram, computed=not diag_constraints)
     names = _resolve_equal(ram, ev, equal)
     if partial is not None:
-        freed = _resolve_equal(ram, ev, [partial] if isinstance(partial, str) else partial, what="partial")
+        freed = _resolve_equal(
+            ram, ev, [partial] if isinstance(partial, str) else partial, what="partial"
+        )
         stray = [n for n in freed if n not in names]
         if stray:
             raise ModelError(
-                f"partial: {stray} {'is' if len(stray) == 1 else 'are'} not held equal by equal={equal!r}, "
+                f"partial: {stray} {'is' if len(stray) == 1 else 'are'} not held equal by "
+                f"equal={equal!r}, "
                 "so there is nothing to free; partial only exempts parameters that equal covers"
             )
         names = tuple(n for n in names if n not in freed)
@@ -746,7 +813,8 @@ def equality_tests(
     """
     if not isinstance(fit, MultigroupTSSEM2Result):
         raise ModelError(
-            f"fit must be a tssem2_multigroup() result, got {type(fit).__name__}; fit the model first"
+            f"fit must be a tssem2_multigroup() result, got {type(fit).__name__}; fit the model "
+            "first"
         )
     ev = Evaluator(fit._ram, computed=not fit.diag_constraints)
     if parameters is None:
@@ -754,7 +822,8 @@ def equality_tests(
         names = tuple(n for n in ev.names if n in paths and n not in fit.equal)
         if not names:
             raise ModelError(
-                f"every path of the model is already equal across groups ({list(fit.equal)}); nothing to test"
+                f"every path of the model is already equal across groups ({list(fit.equal)}); "
+                "nothing to test"
             )
     else:
         if isinstance(parameters, str):
@@ -762,9 +831,13 @@ def equality_tests(
         names = _resolve_equal(fit._ram, ev, list(parameters), what="parameters")
         already = [n for n in names if n in fit.equal]
         if already:
-            raise ModelError(f"{already} are already equal across groups in fit; test other parameters")
+            raise ModelError(
+                f"{already} are already equal across groups in fit; test other parameters"
+            )
     if adjust is not None and not isinstance(adjust, str):
-        raise ModelError(f"adjust must be a multipletests method name such as 'holm', or None; got {adjust!r}")
+        raise ModelError(
+            f"adjust must be a multipletests method name such as 'holm', or None; got {adjust!r}"
+        )
     base = dict(fit._fit)
     starts = [fit._estimates[idx] for idx in fit._index]
     first_cell = {}
@@ -772,12 +845,15 @@ def equality_tests(
         first_cell.setdefault(label, (lval, op, rval))
     rows = []
     for name in names:
-        restricted = _fit_joint(fit._ram, ev, list(fit._data), fit.equal + (name,), fit.diag_constraints, starts)
+        restricted = _fit_joint(
+            fit._ram, ev, list(fit._data), fit.equal + (name,), fit.diag_constraints, starts
+        )
         r_fit = dict(restricted._fit)
         d_chi2 = r_fit["chi2"] - base["chi2"]
         if d_chi2 < -1e-6 * max(1.0, base["chi2"]):
             warnings.warn(
-                f"holding {name} equal improved the fit (chi2 {r_fit['chi2']:.4f} < {base['chi2']:.4f}): "
+                f"holding {name} equal improved the fit (chi2 {r_fit['chi2']:.4f} < "
+                f"{base['chi2']:.4f}): "
                 "one of the fits did not reach its minimum; refit with start values",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -793,18 +869,23 @@ def equality_tests(
     table = pd.DataFrame(rows)
     if adjust is not None:
         try:
-            from statsmodels.stats.multitest import multipletests  # imported when used: statsmodels is slow to load
+            from statsmodels.stats.multitest import (
+                multipletests,
+            )  # imported when used: statsmodels is slow to load
 
             table[f"p_{adjust}"] = multipletests(table["p_value"].to_numpy(), method=adjust)[1]
         except ValueError:
             raise ModelError(
-                f"adjust={adjust!r} is not a multipletests method; use e.g. 'holm', 'bonferroni' or 'fdr_bh'"
+                f"adjust={adjust!r} is not a multipletests method; use e.g. 'holm', 'bonferroni' "
+                "or 'fdr_bh'"
             ) from None
     return table
 
 
 def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
-    """Validate the groups' stage-1 results and the model; restrict each group to the model's variables."""
+    """Validate the groups' stage-1 results and the model; restrict each group to the model's
+    variables.
+    """
     if isinstance(stage1, SubgroupTSSEM1Result):
         items = list(stage1.results.items())
     elif isinstance(stage1, Mapping):
@@ -815,7 +896,9 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
             f"got {type(stage1).__name__}"
         )
     if len(items) < 2:
-        raise ModelError(f"a multi-group fit needs at least two groups, got {[g for g, _ in items]}")
+        raise ModelError(
+            f"a multi-group fit needs at least two groups, got {[g for g, _ in items]}"
+        )
     if len({g for g, _ in items}) != len(items):
         raise ModelError(f"group names must be distinct as text, got {[g for g, _ in items]}")
     if not isinstance(model, str):
@@ -839,7 +922,8 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
             chol = np.linalg.cholesky(V)
         except np.linalg.LinAlgError:
             raise DataError(
-                f"group {group!r}: the stage-1 sampling covariance matrix of {used} is not positive "
+                f"group {group!r}: the stage-1 sampling covariance matrix of {used} is not "
+                "positive "
                 "definite; re-run stage 1 or drop variables with too few studies in this group"
             ) from None
         groups.append(_Group(name=group, r=r, V=V, chol=chol, n=int(total_n), method=method))
@@ -853,7 +937,9 @@ def _resolve_equal(ram: RAMModel, ev: Evaluator, equal, what: str = "equal") -> 
     items = [equal] if isinstance(equal, str) else equal
     if not isinstance(items, Sequence) or not all(isinstance(x, str) for x in items):
         shortcuts = "'none', 'all', " if what == "equal" else ""
-        raise ModelError(f"{what} must be {shortcuts}a parameter name or a list of them; got {equal!r}")
+        raise ModelError(
+            f"{what} must be {shortcuts}a parameter name or a list of them; got {equal!r}"
+        )
     chosen = {_parameter_name(ram, ev, item, what) for item in items}
     return tuple(n for n in ev.names if n in chosen)
 
@@ -873,10 +959,14 @@ def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal"
             elif op == "~~" and c.matrix == "S" and {c.row, c.col} == {lval, rval}:
                 cell = c
         if cell is None:
-            raise ModelError(f"{what}: the model has no element {item.strip()!r}; its parameters are {list(ev.names)}")
+            raise ModelError(
+                f"{what}: the model has no element {item.strip()!r}; its parameters are "
+                f"{list(ev.names)}"
+            )
         if cell.fixed is not None:
             raise ModelError(
-                f"{what}: {item.strip()!r} is fixed at {cell.fixed:g} in the model, so it is already the "
+                f"{what}: {item.strip()!r} is fixed at {cell.fixed:g} in the model, so it is "
+                "already the "
                 "same in every group; list free parameters only"
             )
         name = cell.name
@@ -884,13 +974,18 @@ def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal"
         return name
     if name in ev.computed_names:
         raise ModelError(
-            f"{what}: {item.strip()!r} is an error variance, which diag_constraints=False computes from "
-            "diag(Sigma) = 1 in each group rather than estimates; use diag_constraints=True to constrain it"
+            f"{what}: {item.strip()!r} is an error variance, which diag_constraints=False computes "
+            "from "
+            "diag(Sigma) = 1 in each group rather than estimates; use diag_constraints=True to "
+            "constrain it"
         )
     if name in ev.fixed_labels:
-        raise ModelError(f"{what}: the label {name!r} is fixed in the model; list free parameters only")
+        raise ModelError(
+            f"{what}: the label {name!r} is fixed in the model; list free parameters only"
+        )
     raise ModelError(
-        f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or an "
+        f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or "
+        "an "
         "element as written in the model, e.g. 'SERV ~ PE'"
     )
 
@@ -907,9 +1002,11 @@ def _fit_joint(
     joint = _JointEvaluator.sharing(ev, [g.name for g in groups], equal)
     q_total = len(ev.rows) * len(groups)
     check_counts(joint.n, joint.n_constraints, q_total, "over the groups ")
-    chol_inv = frozen(linalg.block_diag(
-        *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
-    ))
+    chol_inv = frozen(
+        linalg.block_diag(
+            *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
+        )
+    )
     problem = Problem(joint, np.concatenate([g.r for g in groups]), chol_inv)
     starts = group_starts if group_starts is not None else [start_values(ev, g.r) for g in groups]
     sol = solve(problem, joint.start(starts), "the multi-group stage 2")
@@ -956,8 +1053,12 @@ def _fit_joint(
     )
 
 
-def _joint_fit_statistics(ram: RAMModel, groups: list[_Group], parts: list[dict], sol, joint) -> tuple[dict, list]:
-    """The joint fit indices (Steiger's multi-group RMSEA) and each group's share; Heywood cases by group."""
+def _joint_fit_statistics(
+    ram: RAMModel, groups: list[_Group], parts: list[dict], sol, joint
+) -> tuple[dict, list]:
+    """The joint fit indices (Steiger's multi-group RMSEA) and each group's share; Heywood cases by
+    group.
+    """
     group_rows = []
     srmr_weighted = 0.0
     indep = 0.0
@@ -967,7 +1068,14 @@ def _joint_fit_statistics(ram: RAMModel, groups: list[_Group], parts: list[dict]
         srmr = float(np.sqrt(np.mean((g.r - part["rho"]) ** 2)))
         indep_g = float(np.sum(linalg.solve_triangular(g.chol, g.r, lower=True) ** 2))
         group_rows.append(
-            {"group": g.name, "n": g.n, "q": len(g.r), "chi2": float(z @ z), "SRMR": srmr, "chi2_indep": indep_g}
+            {
+                "group": g.name,
+                "n": g.n,
+                "q": len(g.r),
+                "chi2": float(z @ z),
+                "SRMR": srmr,
+                "chi2_indep": indep_g,
+            }
         )
         srmr_weighted += g.n * srmr / n_total
         indep += indep_g

@@ -61,20 +61,24 @@ def residual_table(result: TSSEM2Result, largest: int | None = None) -> pd.DataF
     """
     if not isinstance(result, TSSEM2Result):
         raise ModelError(f"result must be a tssem2() result, got {type(result).__name__}")
-    if largest is not None and (isinstance(largest, bool) or not isinstance(largest, (int, np.integer)) or largest < 1):
+    if largest is not None and (
+        isinstance(largest, bool) or not isinstance(largest, (int, np.integer)) or largest < 1
+    ):
         raise ModelError(f"largest must be a positive integer or None, got {largest!r}")
     names = list(result.variables)
     # vechs order (column-major lower triangle) matches sample_vector: pair (i, j) with i < j.
     cols, rows = np.triu_indices(len(names), k=1)
     pooled = result.sample_vector.to_numpy()
     implied = result.implied.to_numpy()[rows, cols]
-    table = pd.DataFrame({
-        "var1": [names[c] for c in cols],
-        "var2": [names[r] for r in rows],
-        "pooled": pooled,
-        "implied": implied,
-        "residual": pooled - implied,
-    })
+    table = pd.DataFrame(
+        {
+            "var1": [names[c] for c in cols],
+            "var2": [names[r] for r in rows],
+            "pooled": pooled,
+            "implied": implied,
+            "residual": pooled - implied,
+        }
+    )
     order = np.argsort(-np.abs(table["residual"].to_numpy()), kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     return table if largest is None else table.head(int(largest))
@@ -102,7 +106,8 @@ def r_squared(result: TSSEM2Result) -> pd.Series:
     Raises
     ------
     ModelError
-        If ``result`` is not a :func:`masem.tssem2` result or the model predicts no observed variable.
+        If ``result`` is not a :func:`masem.tssem2` result or the model predicts no observed
+        variable.
 
     References
     ----------
@@ -128,11 +133,14 @@ def r_squared(result: TSSEM2Result) -> pd.Series:
     paths = result.A.loc[observed]
     # A structural zero and an estimate of exactly 0 look alike in A; the parameter table does not.
     table = result.inspect()
-    predicted = set(table.loc[table["op"] == "~", "lval"]) | set(paths.index[(paths != 0).any(axis=1)])
+    predicted = set(table.loc[table["op"] == "~", "lval"]) | set(
+        paths.index[(paths != 0).any(axis=1)]
+    )
     endogenous = [v for v in observed if v in predicted]
     if not endogenous:
         raise ModelError(
-            "the model predicts no observed variable (no 'y ~ x' path or loading), so there is no R2"
+            "the model predicts no observed variable (no 'y ~ x' path or loading), so there is no "
+            "R2"
         )
     residual = np.diag(result.S.loc[endogenous, endogenous].to_numpy())
     implied = np.diag(result.implied.loc[endogenous, endogenous].to_numpy())

@@ -102,7 +102,8 @@ class TSSEM2Result(Stage2Result):
     --------
     >>> import masem
     >>> ex = masem.example_data("Becker92")
-    >>> fit = masem.tssem2(masem.tssem1(ex.matrices, ex.n), "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n)
+    >>> fit = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal")
     >>> fit.coefficients.round(3).to_dict()
     {'MathonSpatial': 0.342, 'MathonVerbal': 0.245, 'SpatialwithVerbal': 0.157}
     """
@@ -122,7 +123,9 @@ class TSSEM2Result(Stage2Result):
 
     @property
     def defined(self) -> pd.Series:
-        """Values of the ``:=`` definitions at the estimates, by name (empty without definitions)."""
+        """Values of the ``:=`` definitions at the estimates, by name (empty without
+        definitions).
+        """
         names, values = [d[0] for d in self._defined], [d[2] for d in self._defined]
         return pd.Series(values, index=names, name="Estimate", dtype=float)
 
@@ -133,7 +136,9 @@ class TSSEM2Result(Stage2Result):
 
     @property
     def acov(self) -> pd.DataFrame:
-        """Sampling covariance matrix of :attr:`sample_vector` (its inverse is the WLS weight matrix)."""
+        """Sampling covariance matrix of :attr:`sample_vector` (its inverse is the WLS weight
+        matrix).
+        """
         labels = vechs_labels(list(self.variables))
         return pd.DataFrame(self._acov.copy(), index=labels, columns=labels)
 
@@ -159,7 +164,9 @@ class TSSEM2Result(Stage2Result):
     def F(self) -> pd.DataFrame:
         """Filter matrix selecting the observed variables."""
         v = list(self.variables + self.latent)
-        return pd.DataFrame(np.eye(len(self.variables), len(v)), index=list(self.variables), columns=v)
+        return pd.DataFrame(
+            np.eye(len(self.variables), len(v)), index=list(self.variables), columns=v
+        )
 
     def inspect(self) -> pd.DataFrame:
         """Parameter table: free parameters (one row per model element), then ``:=`` definitions.
@@ -170,7 +177,9 @@ class TSSEM2Result(Stage2Result):
         se = np.sqrt(np.diag(self._vcov))
         rows = []
         for lval, op, rval, label, k in self._rows:
-            rows.append((lval, op, rval, label, self._estimates[k], se[k], self._ci[k, 0], self._ci[k, 1]))
+            rows.append(
+                (lval, op, rval, label, self._estimates[k], se[k], self._ci[k, 0], self._ci[k, 1])
+            )
         for name, expression, value, s, lo, hi in self._defined:
             rows.append((name, ":=", expression, name, value, s, lo, hi))
         return self._parameter_table(["lval", "op", "rval", "label"], rows)
@@ -251,7 +260,8 @@ def tssem2(
     diag_constraints: bool = False,
     intervals: str = "wald",
 ) -> TSSEM2Result:
-    """Second stage of two-stage structural equation modelling (TSSEM): fit a model to pooled correlations.
+    """Second stage of two-stage structural equation modelling (TSSEM): fit a model to pooled
+    correlations.
 
     Parameters
     ----------
@@ -322,7 +332,8 @@ def tssem2(
 
 
 def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = None) -> RefitResult:
-    """Refit a stage-2 model to other pooled correlations with the same weight matrix, estimates only.
+    """Refit a stage-2 model to other pooled correlations with the same weight matrix, estimates
+    only.
 
     The model of ``result`` is fitted to ``r`` by the WLS function of :func:`tssem2`,
     F(theta) = (r - rho(theta))' V^-1 (r - rho(theta)), with V the stage-1 sampling covariance
@@ -373,7 +384,8 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     """
     if not isinstance(result, TSSEM2Result):
         raise ModelError(
-            f"result must be a tssem2() result, got {type(result).__name__}; fit the model with masem.tssem2 first"
+            f"result must be a tssem2() result, got {type(result).__name__}; fit the model with "
+            "masem.tssem2 first"
         )
     labels = vechs_labels(list(result.variables))
     r = _refit_vector(r, labels, "r", "correlation")
@@ -384,7 +396,9 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     elif isinstance(start, str) and start == "data":
         x0 = start_values(ev, r)
     elif isinstance(start, str):
-        raise ModelError(f"start must be None, 'data' or one value per free parameter, got {start!r}")
+        raise ModelError(
+            f"start must be None, 'data' or one value per free parameter, got {start!r}"
+        )
     else:
         x0 = _refit_vector(start, list(ev.names), "start", "free parameter")
     try:
@@ -430,7 +444,9 @@ def _refit_vector(values: ArrayLike, labels: list[str], argument: str, what: str
     if isinstance(values, pd.Series):
         index = list(map(str, values.index))
         if sorted(index) != sorted(labels):
-            raise DataError(f"{argument} is labelled {index}; expected one {what} for each of {labels}")
+            raise DataError(
+                f"{argument} is labelled {index}; expected one {what} for each of {labels}"
+            )
         values = values.set_axis(index).loc[labels]
     x = np.array(values, dtype=float)  # a copy: the caller's array is never touched
     if x.shape != (len(labels),):
@@ -450,9 +466,18 @@ def _refit_vector(values: ArrayLike, labels: list[str], argument: str, what: str
 
 
 def _fit(
-    ram: RAMModel, r: np.ndarray, V: np.ndarray, chol: np.ndarray, n: int, method: str, diag: bool, intervals: str
+    ram: RAMModel,
+    r: np.ndarray,
+    V: np.ndarray,
+    chol: np.ndarray,
+    n: int,
+    method: str,
+    diag: bool,
+    intervals: str,
 ) -> TSSEM2Result:
-    """Fit the model to r with weights V^-1: estimates, covariance, fit indices, definitions, intervals."""
+    """Fit the model to r with weights V^-1: estimates, covariance, fit indices, definitions,
+    intervals.
+    """
     ev = Evaluator(ram, computed=not diag)
     q = len(r)
     if ev.n == 0:
@@ -464,7 +489,9 @@ def _fit(
     vcov = estimate_covariance(problem, sol)
     indep = float(np.sum((problem.chol_inv @ r) ** 2))  # r'Wr: the independence model's chi2
     srmr = float(np.sqrt(np.mean((r - st["rho"]) ** 2)))
-    fit = fit_indices(max(sol.f, 0.0), q - ev.n + ev.n_constraints, indep, q, n, srmr, ev.n_constraints)
+    fit = fit_indices(
+        max(sol.f, 0.0), q - ev.n + ev.n_constraints, indep, q, n, srmr, ev.n_constraints
+    )
     warn_negative_variances(ram.variables, st["S"])
     defined = defined_estimates(ev, x, st, vcov)
     warn_undefined([name for name, _, value, _ in defined if not np.isfinite(value)])

@@ -1,4 +1,5 @@
-"""Shared machinery of TSSEM stage 1: input validation, missing-data patterns, a bounded Newton optimiser.
+"""Shared machinery of TSSEM stage 1: input validation, missing-data patterns, a bounded Newton
+optimiser.
 
 Private to :mod:`masem.tssem.stage1`; nothing here is part of the public API.
 """
@@ -35,7 +36,9 @@ class StudyData:
     variables: tuple[str, ...]
     labels: tuple[str | None, ...]  # study labels (keys of a mapping), None when not given
     measured: np.ndarray  # (k, p) bool: unit diagonal, the variables of the study's FEM block
-    observed: np.ndarray  # (k, q) bool: the study reported the vechs correlation (used by REM, uni_r)
+    observed: (
+        np.ndarray
+    )  # (k, q) bool: the study reported the vechs correlation (used by REM, uni_r)
     r: np.ndarray  # (k, q) vechs correlations, NaN where not reported
 
     @property
@@ -51,7 +54,9 @@ class StudyData:
         return self.r.shape[1]
 
     def study_name(self, i: int) -> str:
-        """How messages name study i: its position in ``matrices`` and its label when there is one."""
+        """How messages name study i: its position in ``matrices`` and its label when there is
+        one.
+        """
         return _name(i, self.labels[i])
 
     def pair_name(self, cell: int) -> str:
@@ -59,7 +64,9 @@ class StudyData:
 
 
 def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> StudyData:
-    """Validate and normalise the inputs of ``tssem1`` and ``uni_r`` (copies, never views of the input)."""
+    """Validate and normalise the inputs of ``tssem1`` and ``uni_r`` (copies, never views of the
+    input).
+    """
     mats, labels = _as_matrix_list(matrices)
     k = len(mats)
     if k < 2:
@@ -78,14 +85,17 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
     silent = np.flatnonzero(~observed.any(axis=1))
     if silent.size:
         i = int(silent[0])
-        raise DataError(f"{_name(i, labels[i])} reports no correlation at all; remove it from the input.")
+        raise DataError(
+            f"{_name(i, labels[i])} reports no correlation at all; remove it from the input."
+        )
     # A correlation matrix of v variables from n <= v cases is singular: such an n is a typo.
     involved = (measured | ~np.isnan(study).all(axis=2)).sum(axis=1)
     small = np.flatnonzero(n_arr <= involved)
     if small.size:
         i = int(small[0])
         raise DataError(
-            f"n[{i}] for {_name(i, labels[i])} is {n_arr[i]:g}, not above the {int(involved[i])} variables "
+            f"n[{i}] for {_name(i, labels[i])} is {n_arr[i]:g}, not above the {int(involved[i])} "
+            "variables "
             "the study measures, so its correlation matrix could not be positive definite; check n."
         )
     never = np.flatnonzero(~observed.any(axis=0))
@@ -128,7 +138,8 @@ def _as_matrix_list(matrices: Any) -> tuple[list[Any], list[str | None]]:
         mats = list(matrices)
     else:
         raise DataError(
-            f"matrices: expected a list of p x p correlation matrices, got {type(matrices).__name__}."
+            "matrices: expected a list of p x p correlation matrices, got "
+            f"{type(matrices).__name__}."
         )
     return mats, [None] * len(mats)
 
@@ -136,7 +147,9 @@ def _as_matrix_list(matrices: Any) -> tuple[list[Any], list[str | None]]:
 def _resolve_variables(mats: list[Any], variables: Sequence[str] | None) -> list[str]:
     frames = [(i, m) for i, m in enumerate(mats) if isinstance(m, pd.DataFrame)]
     if variables is not None:
-        if isinstance(variables, str) or not isinstance(variables, Sequence | pd.Index | np.ndarray):
+        if isinstance(variables, str) or not isinstance(
+            variables, Sequence | pd.Index | np.ndarray
+        ):
             raise DataError(f"variables: expected a list of names, got {variables!r}.")
         names = [str(v) for v in variables]
     elif frames:
@@ -147,7 +160,9 @@ def _resolve_variables(mats: list[Any], variables: Sequence[str] | None) -> list
         except ValueError:
             shape = ()
         if len(shape) != 2 or shape[0] != shape[1]:
-            raise DataError(f"matrices[0]: expected a square p x p correlation matrix, got {mats[0]!r}.")
+            raise DataError(
+                f"matrices[0]: expected a square p x p correlation matrix, got {mats[0]!r}."
+            )
         names = [f"x{j + 1}" for j in range(shape[0])]
     dupes = sorted({v for v in names if names.count(v) > 1})
     if dupes:
@@ -180,7 +195,9 @@ def _as_float_matrix(m: Any, names: list[str], i: int, label: str | None) -> np.
         try:
             values = np.array(m, dtype=float)
         except (ValueError, TypeError) as exc:
-            raise DataError(f"{_name(i, label)}: cannot be read as a numeric matrix ({exc}).") from None
+            raise DataError(
+                f"{_name(i, label)}: cannot be read as a numeric matrix ({exc})."
+            ) from None
     if values.shape != (p, p):
         raise DataError(
             f"{_name(i, label)}: expected a {p} x {p} matrix (one row and column per variable), "
@@ -231,12 +248,15 @@ def _check_study(m: np.ndarray, names: list[str], who: str) -> None:
     p = m.shape[0]
     if np.isinf(m).any():
         a, b = np.argwhere(np.isinf(m))[0]
-        raise DataError(f"{who}: entry ({names[a]}, {names[b]}) is {m[a, b]}; correlations must be finite.")
+        raise DataError(
+            f"{who}: entry ({names[a]}, {names[b]}) is {m[a, b]}; correlations must be finite."
+        )
     nan = np.isnan(m)
     if (nan != nan.T).any():
         a, b = np.argwhere(nan != nan.T)[0]
         raise DataError(
-            f"{who}: ({names[a]}, {names[b]}) is {m[a, b]} but ({names[b]}, {names[a]}) is {m[b, a]}; "
+            f"{who}: ({names[a]}, {names[b]}) is {m[a, b]} but ({names[b]}, {names[a]}) is "
+            f"{m[b, a]}; "
             "give both triangles of the matrix (NaN in both for a correlation not reported)."
         )
     asym = np.abs(np.where(nan, 0.0, m - m.T))
@@ -251,14 +271,17 @@ def _check_study(m: np.ndarray, names: list[str], who: str) -> None:
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"{who}: diagonal entry of {names[j]!r} is {diag[j]}; a correlation matrix has 1 on the "
+            f"{who}: diagonal entry of {names[j]!r} is {diag[j]}; a correlation matrix has 1 on "
+            "the "
             "diagonal (NaN when the study did not measure the variable)."
         )
     big = ~np.eye(p, dtype=bool) & ~nan & (np.abs((m + m.T) / 2) > 1.0)
     if big.any():
         a, b = np.argwhere(big)[0]
         value = (m[a, b] + m[b, a]) / 2
-        raise DataError(f"{who}: correlation ({names[a]}, {names[b]}) = {value} is outside [-1, 1].")
+        raise DataError(
+            f"{who}: correlation ({names[a]}, {names[b]}) = {value} is outside [-1, 1]."
+        )
 
 
 def _as_sample_sizes(n: Any, k: int, labels: list[str | None]) -> np.ndarray:
@@ -280,7 +303,8 @@ def _as_sample_sizes(n: Any, k: int, labels: list[str | None]) -> np.ndarray:
     if bad.size:
         i = int(bad[0])
         raise DataError(
-            f"n[{i}] for {_name(i, labels[i])} is {arr[i]}; sample sizes must be whole numbers >= 2."
+            f"n[{i}] for {_name(i, labels[i])} is {arr[i]}; sample sizes must be whole numbers >= "
+            "2."
         )
     return arr
 
@@ -288,7 +312,8 @@ def _as_sample_sizes(n: Any, k: int, labels: list[str | None]) -> np.ndarray:
 def patterns(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Group rows of a boolean (k, m) mask by identical pattern, in order of first appearance.
 
-    Returns ``[(columns, rows), ...]``: the indices of the True columns and of the studies sharing them.
+    Returns ``[(columns, rows), ...]``: the indices of the True columns and of the studies sharing
+    them.
     Studies with the same pattern share every index map and are evaluated as one batch.
     """
     rows_of: dict[bytes, list[int]] = {}
@@ -330,7 +355,9 @@ def weighted_mean_matrix(data: StudyData) -> np.ndarray:
 
 
 def cell_counts(data: StudyData) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell of the p x p matrix: number of studies (k) and their total N; diagonal: per variable."""
+    """Per cell of the p x p matrix: number of studies (k) and their total N; diagonal: per
+    variable.
+    """
     present = ~np.isnan(data.matrices)
     k = present.sum(axis=0).astype(float)
     big_n = (present * data.n[:, None, None]).sum(axis=0)
@@ -462,7 +489,9 @@ def newton_minimize(
     x = np.maximum(x, lo)
     f, g, hess = evaluate(x, True)
     if not np.isfinite(f):
-        raise DataError("the starting values are infeasible; this is a bug in masem, please report it.")
+        raise DataError(
+            "the starting values are infeasible; this is a bug in masem, please report it."
+        )
     damping = 0.0
     message = "iteration limit reached"
     converged = False
@@ -506,7 +535,10 @@ def newton_minimize(
             step *= 0.5
         if accepted is None:
             if decrement < 1e-10 * max(1.0, abs(f)):
-                converged, message = True, "converged: no further decrease possible at machine precision"
+                converged, message = (
+                    True,
+                    "converged: no further decrease possible at machine precision",
+                )
                 break
             damping = max(10.0 * damping, 1e-6)
             continue

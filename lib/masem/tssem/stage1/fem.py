@@ -19,6 +19,8 @@ import numpy as np
 from scipy import optimize, special
 from scipy.linalg import cho_factor, cho_solve
 
+from masem.effects import vechs, vechs_indices, vechs_inverse
+from masem.errors import DataError
 from masem.tssem.stage1._common import (
     Optimum,
     StudyData,
@@ -27,8 +29,6 @@ from masem.tssem.stage1._common import (
     smallest_eigenvalues,
     weighted_mean_matrix,
 )
-from masem.effects import vechs, vechs_indices, vechs_inverse
-from masem.errors import DataError
 
 # A study matrix whose smallest eigenvalue is below this is treated as not positive definite.
 PD_TOL = 1e-8
@@ -48,6 +48,8 @@ class _Group:
 
 @dataclass(frozen=True)
 class FEMFit:
+    """The fixed-effects stage-1 fit: pooled correlations, their covariance, -2LL and fit."""
+
     rho: np.ndarray
     vcov: np.ndarray  # 2 x the rho block of H^-1 (all parameters incl. SDs); NaN if H is not PD
     hessian_pd: bool
@@ -69,10 +71,14 @@ def check_fem_data(data: StudyData) -> None:
         if np.isnan(block).any():
             a, b = np.argwhere(np.isnan(block))[0]
             raise DataError(
-                f"{data.study_name(i)} measured {str(names[obs][a])!r} and {str(names[obs][b])!r} (unit "
-                "diagonal) but does not report their correlation; the fixed-effects model needs the "
-                "correlations among a study's measured variables complete. Use method='REM', or set the "
-                "diagonal of one of them to NaN so that FEM treats it as not measured in that study."
+                f"{data.study_name(i)} measured {str(names[obs][a])!r} and {str(names[obs][b])!r} "
+                "(unit "
+                "diagonal) but does not report their correlation; the fixed-effects model needs "
+                "the "
+                "correlations among a study's measured variables complete. Use method='REM', or "
+                "set the "
+                "diagonal of one of them to NaN so that FEM treats it as not measured in that "
+                "study."
             )
     smallest = smallest_eigenvalues(data)  # NaN only for a study with fewer than 2 variables
     with np.errstate(invalid="ignore"):
@@ -82,7 +88,8 @@ def check_fem_data(data: StudyData) -> None:
         raise DataError(
             "the fixed-effects model needs positive definite study matrices, but these are not: "
             + "; ".join(bad)
-            + ". Check them for typos, exclude them, or use method='REM' (which uses only the correlations)."
+            + ". Check them for typos, exclude them, or use method='REM' (which uses only the "
+            "correlations)."
         )
     rows, cols = vechs_indices(data.p)
     covered = (data.measured[:, rows] & data.measured[:, cols]).any(axis=0)
@@ -124,6 +131,7 @@ class FEMObjective:
         self.size = offset
 
     def start(self, rho0: np.ndarray) -> np.ndarray:
+        """Start values: rho0, then each study's log SDs at 0."""
         x = np.empty(self.size)
         # The weighted mean matrix can fail to be positive definite on some study's block when
         # studies report different variables; shrink it towards the identity until it is not.
@@ -140,9 +148,13 @@ class FEMObjective:
         return x
 
     def gammas(self, x: np.ndarray, g: _Group) -> np.ndarray:
-        return x[g.offset : g.offset + g.studies.size * g.variables.size].reshape(g.studies.size, -1)
+        """The log SDs of a group's studies in the parameter vector x."""
+        return x[g.offset : g.offset + g.studies.size * g.variables.size].reshape(
+            g.studies.size, -1
+        )
 
     def __call__(self, x: np.ndarray, hessian: bool):
+        """-2LL at x, with its gradient and Hessian when ``hessian`` is True."""
         pooled = vechs_inverse(x[: self.q], self.p)
         f = 0.0
         if hessian:
@@ -181,8 +193,10 @@ class FEMObjective:
             row_sums = np.einsum("ij,jk->ijk", c.sum(axis=2), np.eye(g.variables.size))
             h_gg = 2.0 * m[:, None, None] * (c + row_sums)
             # gamma_s vs rho_(j,k): 2 m [A_js Q_sk + Q_sj A_sk]
-            h_gr = 2.0 * m[:, None, None] * (
-                a[lr, :].T[None, :, :] * qmat[:, :, lc] + qmat[:, :, lr] * a[:, lc][None, :, :]
+            h_gr = (
+                2.0
+                * m[:, None, None]
+                * (a[lr, :].T[None, :, :] * qmat[:, :, lc] + qmat[:, :, lr] * a[:, lc][None, :, :])
             )
             h.blocks.append((g, h_gg, h_gr))
         if not hessian:
@@ -221,7 +235,9 @@ class _FEMHessian:
                 h_gg = h_gg.copy()
                 h_gg[:, idx, idx] += damping * (np.abs(h_gg[:, idx, idx]) + 1e-12)
             np.linalg.cholesky(h_gg)  # raises LinAlgError when a block is not positive definite
-            r_g = rhs[g.offset : g.offset + h_gg.shape[0] * h_gg.shape[1]].reshape(h_gg.shape[0], -1)
+            r_g = rhs[g.offset : g.offset + h_gg.shape[0] * h_gg.shape[1]].reshape(
+                h_gg.shape[0], -1
+            )
             z = np.linalg.solve(h_gg, np.concatenate([h_gr, r_g[:, :, None]], axis=2))
             rr[np.ix_(g.cells, g.cells)] -= np.einsum("isa,isb->ab", h_gr, z[:, :, :-1])
             reduced_rhs[g.cells] -= np.einsum("isa,is->a", h_gr, z[:, :, -1])
@@ -283,7 +299,10 @@ def fit_fem(data: StudyData) -> FEMFit:
 
 
 def _srmr(s: np.ndarray, sigma: np.ndarray) -> float:
-    """Root mean square of the correlation residuals over the strict lower triangle (Bentler, 1995)."""
+    """Root mean square of the correlation residuals over the strict lower triangle (Bentler,
+    1995).
+    """
+
     def as_cor(m: np.ndarray) -> np.ndarray:
         sd = np.sqrt(np.diagonal(m))
         return m / np.outer(sd, sd)
@@ -292,7 +311,9 @@ def _srmr(s: np.ndarray, sigma: np.ndarray) -> float:
     return float(np.sqrt(np.mean((as_cor(s) - as_cor(sigma))[rows, cols] ** 2)))
 
 
-def _fit_indices(minus2ll, saturated, independence, srmr, data: StudyData, n_free: int) -> dict[str, float]:
+def _fit_indices(
+    minus2ll, saturated, independence, srmr, data: StudyData, n_free: int
+) -> dict[str, float]:
     """Chi-square test and fit indices of the FEM against the saturated and independence models.
 
     RMSEA carries metaSEM's multi-group factor sqrt(k) (Steiger, 1998, Structural Equation
@@ -344,7 +365,6 @@ def _fit_indices(minus2ll, saturated, independence, srmr, data: StudyData, n_fre
 
 def _noncentrality_interval(chi2: float, df: int) -> tuple[float, float]:
     """90% interval of the noncentrality parameter: cdf(chi2; df, lambda) = 0.95 and 0.05."""
-
     # scipy.special's chdtr and chndtr are what stats.chi2.cdf and stats.ncx2.cdf evaluate, without
     # their per-call argument handling (which made this root search most of a small FEM fit's time);
     # unlike those, they are undefined below 0, where a perfect fit's chi2 can land by rounding.

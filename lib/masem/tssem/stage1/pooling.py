@@ -18,6 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from masem._util import check_level, choose, deprecated, frozen, tail
+from masem.effects import vechs_indices, vechs_inverse, vechs_labels
+from masem.errors import ConvergenceWarning, ModelError
 from masem.tssem.stage1._common import (
     StudyData,
     cell_counts,
@@ -25,8 +27,6 @@ from masem.tssem.stage1._common import (
     smallest_eigenvalues,
     symmetric_frame,
 )
-from masem.effects import vechs_indices, vechs_inverse, vechs_labels
-from masem.errors import ConvergenceWarning, ModelError
 from masem.tssem.stage1.fem import PD_TOL, fit_fem
 from masem.tssem.stage1.rem import AT_BOUND, TAU2_LOWER, fit_rem, q_pvalue
 
@@ -38,7 +38,8 @@ _RE_TYPES = ("Diag", "Symm", "Zero")
 
 @dataclass(frozen=True, repr=False, eq=False)
 class TSSEM1Result:
-    """Result of :func:`tssem1`. Matrices come back as fresh DataFrames, so the result cannot be altered.
+    """Result of :func:`tssem1`. Matrices come back as fresh DataFrames, so the result cannot be
+    altered.
 
     Attributes
     ----------
@@ -108,7 +109,9 @@ class TSSEM1Result:
 
     @property
     def vcov(self) -> pd.DataFrame:
-        """Sampling covariance of the pooled correlations (q x q, vechs order, labels ``row_col``)."""
+        """Sampling covariance of the pooled correlations (q x q, vechs order, labels
+        ``row_col``).
+        """
         return pd.DataFrame(self._vcov, index=self.labels, columns=self.labels)
 
     @property
@@ -143,7 +146,9 @@ class TSSEM1Result:
 
     @property
     def k_per_cell(self) -> pd.DataFrame:
-        """Number of studies reporting each correlation (diagonal: studies measuring the variable)."""
+        """Number of studies reporting each correlation (diagonal: studies measuring the
+        variable).
+        """
         return symmetric_frame(self._k_cell, self._variables).astype(int)
 
     @property
@@ -162,7 +167,8 @@ class TSSEM1Result:
         return pd.Series(dict(self._fit), name="fit", dtype=float)
 
     def summary(self, level: float = 0.95, *, alpha: float | None = None) -> pd.DataFrame:
-        """One row per pooled correlation: label, estimate, se, z, p, ci_lower, ci_upper, (tau2, I2), k, N.
+        """One row per pooled correlation: label, estimate, se, z, p, ci_lower, ci_upper, (tau2,
+        I2), k, N.
 
         Parameters
         ----------
@@ -220,7 +226,9 @@ class TSSEM1Result:
                 f"SRMR = {fit['SRMR']:.4f}, CFI = {fit['CFI']:.4f}"
             )
         table = self.summary()
-        cols = ["label", "estimate", "se"] + (["tau2", "I2"] if self._tau2 is not None else []) + ["k"]
+        cols = (
+            ["label", "estimate", "se"] + (["tau2", "I2"] if self._tau2 is not None else []) + ["k"]
+        )
         body = table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
         lines += ["  " + line for line in body.splitlines()]
         if self.nonpd_studies:
@@ -359,7 +367,8 @@ def _fem_result(data: StudyData, nonpd: tuple[str, ...]) -> TSSEM1Result:
     if not fit.hessian_pd:
         warnings.warn(
             "tssem1 (FEM): the Hessian of -2LL is not positive definite at the solution, so the "
-            "standard errors are NaN; check for studies with very small n or nearly collinear variables.",
+            "standard errors are NaN; check for studies with very small n or nearly collinear "
+            "variables.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -387,7 +396,8 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
     _warn_optimum(opt, f"REM, re_type={re_type!r}")
     if not fit.hessian_pd:
         warnings.warn(
-            f"tssem1 (REM, re_type={re_type!r}): the Hessian of -2LL is not positive definite at the "
+            f"tssem1 (REM, re_type={re_type!r}): the Hessian of -2LL is not positive definite at "
+            "the "
             "solution (the between-study covariance is on a boundary); the standard errors of the "
             "correlations treat it as known and those of the tau parameters are NaN. Try "
             "re_type='Diag' or 'Zero'.",
@@ -400,7 +410,8 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         at_bound = [labels[j] for j in np.flatnonzero(tau2 < AT_BOUND)]
         if at_bound:
             warnings.warn(
-                f"tssem1 (REM): tau2 at its lower bound ({TAU2_LOWER:g}) for {', '.join(at_bound)}: "
+                f"tssem1 (REM): tau2 at its lower bound ({TAU2_LOWER:g}) for "
+                f"{', '.join(at_bound)}: "
                 "no heterogeneity detected there; its SE is not meaningful.",
                 ConvergenceWarning,
                 stacklevel=3,
@@ -414,7 +425,8 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         )
     rows, cols = fit.tau_index
     tau_labels = [
-        f"tau2[{labels[a]}]" if a == b else f"tau[{labels[a]},{labels[b]}]" for a, b in zip(rows, cols)
+        f"tau2[{labels[a]}]" if a == b else f"tau[{labels[a]},{labels[b]}]"
+        for a, b in zip(rows, cols)
     ]
     se_all = np.sqrt(np.diagonal(fit.vcov_all))
     tau2_se = np.full(q, np.nan)
@@ -446,7 +458,9 @@ def _rem_result(data: StudyData, re_type: str, nonpd: tuple[str, ...]) -> TSSEM1
         nonpd_studies=nonpd,
         _fit=tuple((key, float(value)) for key, value in rem_fit.items()),
         _tau2=frozen(vechs_inverse(tau2, data.p, diagonal=np.nan)),
-        _tau2_se=frozen(vechs_inverse(tau2_se, data.p, diagonal=np.nan)) if re_type != "Zero" else None,
+        _tau2_se=frozen(vechs_inverse(tau2_se, data.p, diagonal=np.nan))
+        if re_type != "Zero"
+        else None,
         _i2=frozen(vechs_inverse(fit.i2, data.p, diagonal=np.nan)),
         _tau2_matrix=frozen(fit.tau),
         _vcov_all=frozen(fit.vcov_all),
@@ -466,14 +480,13 @@ def _warn_optimum(opt, what: str) -> None:
         )
 
 
-
-
 def _warn_pooled(result: TSSEM1Result) -> None:
     smallest = float(np.linalg.eigvalsh(result._pooled).min())
     if smallest <= 0:
         warnings.warn(
             f"tssem1 ({result.method}): the pooled correlation matrix is not positive definite "
-            f"(smallest eigenvalue {smallest:.3g}); stage 2 needs a positive definite matrix. Check "
+            f"(smallest eigenvalue {smallest:.3g}); stage 2 needs a positive definite matrix. "
+            "Check "
             "correlations reported by few studies.",
             ConvergenceWarning,
             stacklevel=3,
@@ -505,6 +518,7 @@ class UniRResult:
 
     @property
     def variables(self) -> list[str]:
+        """Variable names in input order."""
         return list(self._variables)
 
     @property
@@ -555,7 +569,9 @@ class UniRResult:
         return "\n".join([head] + ["  " + line for line in body.splitlines()])
 
 
-def uni_r(matrices: Sequence[Any], n: Sequence[float], variables: Sequence[str] | None = None) -> UniRResult:
+def uni_r(
+    matrices: Sequence[Any], n: Sequence[float], variables: Sequence[str] | None = None
+) -> UniRResult:
     """The univariate-r approach: each correlation averaged on its own (Viswesvaran & Ones, 1995).
 
     Per correlation, over the k studies that report it with total N: the n-weighted mean r

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from masem.effects import olkin_siotani, vechs
+from masem.errors import DataError
 from masem.tssem.stage1._common import (
     DenseHessian,
     Optimum,
@@ -30,8 +32,6 @@ from masem.tssem.stage1._common import (
     spd_inverses,
     weighted_mean_matrix,
 )
-from masem.effects import olkin_siotani, vechs
-from masem.errors import DataError
 
 TAU2_LOWER = 1e-10  # metaSEM's RE.lbound: the lower bound of the tau2 (diagonal) parameters
 AT_BOUND = 100 * TAU2_LOWER  # a tau2 below this is reported as on its bound
@@ -69,7 +69,9 @@ class _Batch:
     block: tuple[np.ndarray, np.ndarray] | tuple[slice, slice]
 
 
-def _blocks(top_left: np.ndarray, top_right: np.ndarray | None, bottom_right: np.ndarray) -> np.ndarray:
+def _blocks(
+    top_left: np.ndarray, top_right: np.ndarray | None, bottom_right: np.ndarray
+) -> np.ndarray:
     """The symmetric matrix [[A, B], [B', C]] (B = 0 when None)."""
     q, r = top_left.shape[0], bottom_right.shape[0]
     out = np.zeros((q + r, q + r))
@@ -82,16 +84,20 @@ def _blocks(top_left: np.ndarray, top_right: np.ndarray | None, bottom_right: np
 
 
 def _batches(data: StudyData, acov: np.ndarray) -> list[_Batch]:
-    """Batches of studies: one per missing-data pattern, or all padded into one when that is cheaper."""
+    """Batches of studies: one per missing-data pattern, or all padded into one when that is
+    cheaper.
+    """
     groups = patterns(data.observed)
     for cells, rows in groups:
         block = acov[np.ix_(cells, cells)]
         if spd_inverses(block[None]) is None:
             who = ", ".join(data.study_name(i) for i in rows)
             raise DataError(
-                f"the Olkin-Siotani sampling covariance of the correlations reported by {who} is not "
+                f"the Olkin-Siotani sampling covariance of the correlations reported by {who} is "
+                "not "
                 f"positive definite at the weighted mean correlation matrix (smallest eigenvalue "
-                f"{float(np.linalg.eigvalsh(block).min()):.3g}); the mean correlations are too extreme "
+                f"{float(np.linalg.eigvalsh(block).min()):.3g}); the mean correlations are too "
+                "extreme "
                 "(near +-1) or mutually inconsistent. Check the data for typos."
             )
     everything = (slice(None), (slice(None), slice(None)))
@@ -112,6 +118,8 @@ def _batches(data: StudyData, acov: np.ndarray) -> list[_Batch]:
 
 @dataclass(frozen=True)
 class REMFit:
+    """The random-effects stage-1 fit: pooled correlations, T, their covariance, Q and I2."""
+
     rho: np.ndarray  # (q,)
     tau: np.ndarray  # (q, q) between-study covariance
     vcov_all: np.ndarray  # 2 H^-1 over (rho, tau parameters); see _covariance when H is not PD
@@ -154,6 +162,7 @@ class REMObjective:
         self.n_tau = self.tau_rows.size
 
     def lower_bounds(self) -> np.ndarray:
+        """Lower bounds of the parameters: tau2 >= TAU2_LOWER on the diagonal of T."""
         lo = np.full(self.q + self.n_tau, -np.inf)
         if not self.cholesky:
             lo[self.q :][self.tau_rows == self.tau_cols] = TAU2_LOWER
@@ -167,6 +176,7 @@ class REMObjective:
         return out
 
     def tau_matrix(self, theta: np.ndarray) -> np.ndarray:
+        """The between-study covariance T of the tau parameters theta."""
         t = np.zeros((self.q, self.q))
         t[self.tau_rows, self.tau_cols] = theta
         if self.cholesky:
@@ -175,7 +185,7 @@ class REMObjective:
         return t
 
     def _jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """d vec(T) / d theta, with vec over the q x q entries of T taken as unconstrained."""
+        """D vec(T) / d theta, with vec over the q x q entries of T taken as unconstrained."""
         q = self.q
         jac = np.zeros((q, q, self.n_tau))
         idx = np.arange(self.n_tau)
@@ -191,6 +201,7 @@ class REMObjective:
         return jac.reshape(q * q, -1)
 
     def __call__(self, x: np.ndarray, hessian: bool):
+        """-2LL at x, with its gradient and Hessian when ``hessian`` is True."""
         q, diag_t = self.q, self.re_type == "Diag"
         rho = x[:q]
         tau = None if diag_t else self.tau_matrix(x[q:])
@@ -262,7 +273,8 @@ class REMObjective:
         return f, g_rho, DenseHessian(h_rr)
 
     def _symm_hessian(self, c, p_inv, u, h_rt, h_tt) -> None:
-        """Second derivatives in the unconstrained entries of T (mapped to parameters by the Jacobian).
+        """Second derivatives in the unconstrained entries of T (mapped to parameters by the
+        Jacobian).
 
         d2f / dT_ab dT_cd = sum_i [-P_bc P_da + u_c P_da u_b + u_a P_bc u_d],
         d2f / drho_a dT_cd = sum_i 2 P_ac u_d, with P = Sigma_i^-1 and u = P e_i.
@@ -286,7 +298,9 @@ class REMObjective:
         info = np.zeros((q, q))
         score = np.zeros(q)
         # V_i^-1 (V_i is positive definite, see _batches), without the padding
-        weights = [spd_inverses(b.v)[1] * (1.0 if b.mask is None else b.pair_mask) for b in self.batches]
+        weights = [
+            spd_inverses(b.v)[1] * (1.0 if b.mask is None else b.pair_mask) for b in self.batches
+        ]
         for b, w in zip(self.batches, weights):
             info[b.block] += w.sum(axis=0)
             score[b.take] += (w @ b.y[:, :, None]).sum(axis=0)[:, 0]
@@ -313,7 +327,9 @@ def fit_rem(data: StudyData, re_type: str) -> REMFit:
         # from 0, at no less than a tenth of the typical sampling variance.
         rho0, tau0, sampling = moment_start(data, np.diagonal(acov))
         on_diag = objective.tau_rows == objective.tau_cols
-        theta0 = np.where(on_diag, np.sqrt(np.maximum(tau0, 0.1 * sampling)[objective.tau_rows]), 0.0)
+        theta0 = np.where(
+            on_diag, np.sqrt(np.maximum(tau0, 0.1 * sampling)[objective.tau_rows]), 0.0
+        )
     else:
         rho0, tau0 = univariate_start(data, np.diagonal(acov))
         if re_type == "Zero":
@@ -332,7 +348,8 @@ def fit_rem(data: StudyData, re_type: str) -> REMFit:
     vcov_all, pd_ok = _covariance(hess.matrix, q, objective.at_bound(final))
     q_stat, q_df = objective.q_statistic()
     total = data.n.sum()
-    # Higgins & Thompson's (2002) typical within-study variance with w_i = 1 / V_i[jj] over all k studies.
+    # Higgins & Thompson's (2002) typical within-study variance with w_i = 1 / V_i[jj] over all
+    # k studies.
     c_jj = np.diagonal(acov)
     typical = (data.k - 1) * c_jj * total / (total**2 - np.sum(data.n**2))
     tau2 = np.diagonal(tau)
@@ -352,7 +369,9 @@ def fit_rem(data: StudyData, re_type: str) -> REMFit:
     )
 
 
-def moment_start(data: StudyData, acov_diagonal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def moment_start(
+    data: StudyData, acov_diagonal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Moment estimates per correlation: n-weighted mean, tau2 and the typical sampling variance.
 
     tau2 is the n-weighted variance around the mean minus the typical sampling variance
@@ -403,7 +422,9 @@ def _covariance(hess: np.ndarray, q: int, at_bound: np.ndarray) -> tuple[np.ndar
 
 
 def _twice_inverse(hess: np.ndarray) -> tuple[np.ndarray, bool]:
-    """2 H^-1 (the ML sampling covariance for a -2LL objective), NaN when H is not positive definite."""
+    """2 H^-1 (the ML sampling covariance for a -2LL objective), NaN when H is not positive
+    definite.
+    """
     try:
         chol = np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
@@ -413,6 +434,7 @@ def _twice_inverse(hess: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def q_pvalue(q_stat: float, q_df: int) -> float:
+    """p-value of the homogeneity statistic Q on q_df degrees of freedom (NaN without df)."""
     return float(special.chdtrc(q_df, q_stat)) if q_df > 0 else float("nan")
 
 
@@ -454,7 +476,8 @@ class GLSTerms:
 
 
 def gls_terms(matrices, n, variables, tau: np.ndarray) -> GLSTerms:
-    """The per-study GLS terms of the random-effects model with the between-study covariance ``tau`` fixed.
+    """The per-study GLS terms of the random-effects model with the between-study covariance ``tau``
+    fixed.
 
     Parameters
     ----------
