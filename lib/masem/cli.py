@@ -220,7 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["validate", "data/template"])          # doctest: +SKIP
+    >>> import contextlib, io, tempfile
+    >>> import masem
+    >>> with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
+    ...     _ = masem.write_database(masem.example_data("Hunter83").database(), folder)
+    ...     code = main(["validate", folder])
+    >>> code
+    0
     """
     args = build_parser().parse_args(argv)
     try:

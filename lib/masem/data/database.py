@@ -637,8 +637,11 @@ class StudyDatabase:
 
         Examples
         --------
-        >>> db = read_database("data/individual")            # doctest: +SKIP
-        >>> m = db.matrices(["HPWP", "PE", "JS"], min_pairs=1)  # doctest: +SKIP
+        >>> import masem
+        >>> db = masem.example_data("Hunter83").database()
+        >>> m = db.matrices(["Ability", "Job_knowledge", "Supervisor"], min_pairs=1)
+        >>> len(m.matrices), int(m.n.sum())
+        (14, 3975)
         """
         variables, idx = self._indices(variables)
         if (
@@ -744,8 +747,10 @@ class StudyDatabase:
 
         Examples
         --------
-        >>> db = read_database("data/individual")                  # doctest: +SKIP
-        >>> db.subset(industry="service", published=1)             # doctest: +SKIP
+        >>> import masem
+        >>> db = masem.example_data("Nohe15A1").database()
+        >>> db.subset(Publication="P")
+        StudyDatabase(studies=19, correlations=114, reliabilities=0, constructs=4)
         """
         table = self._studies
         ids = table["study_id"]
@@ -847,7 +852,13 @@ class StudyDatabase:
 
         Examples
         --------
-        >>> db.pair_counts(["PE", "JS", "TP"]).summary()   # doctest: +SKIP
+        >>> import masem
+        >>> db = masem.example_data("Hunter83").database()
+        >>> db.pair_counts(["Ability", "Job_knowledge", "Supervisor"]).summary()
+                    var1           var2   k     n
+        0        Ability  Job_knowledge  11  3372
+        1        Ability     Supervisor  12  3605
+        2  Job_knowledge     Supervisor  11  3322
         """
         variables, idx = self._indices(variables)
         pos = self._pos
@@ -998,8 +1009,12 @@ def read_database(folder: str | Path) -> StudyDatabase:
     Examples
     --------
     >>> import masem
-    >>> db = masem.read_database("data/individual")                # doctest: +SKIP
-    >>> db.matrices(["PE", "JS", "OC"]).n[:3]                      # doctest: +SKIP
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = masem.write_database(masem.example_data("Hunter83").database(), folder)
+    ...     db = masem.read_database(folder)
+    >>> db.matrices(["Ability", "Supervisor"]).n[:3]
+    array([443, 186, 292])
     """
     path = Path(folder)
     if not path.is_dir():
@@ -1045,8 +1060,12 @@ def write_database(database: StudyDatabase, folder: str | Path) -> Path:
 
     Examples
     --------
-    >>> db = read_database("data/team")                 # doctest: +SKIP
-    >>> write_database(db, "my_copy")                   # doctest: +SKIP
+    >>> import tempfile
+    >>> import masem
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_database(masem.example_data("Becker92").database(), folder)
+    ...     sorted(p.name for p in path.iterdir())
+    ['constructs.csv', 'correlations.csv', 'reliabilities.csv', 'studies.csv']
     """
     if not isinstance(database, StudyDatabase):
         raise DataError(f"database must be a StudyDatabase, got {type(database).__name__}.")

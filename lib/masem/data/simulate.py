@@ -290,9 +290,23 @@ def read_population(folder: str | Path, level: str) -> Population:
 
     Examples
     --------
-    >>> pop = read_population("data/population", "individual")      # doctest: +SKIP
-    >>> float(pop.rho.loc["PE", "JS"])                               # doctest: +SKIP
-    0.64
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Path(tmp.name)
+    >>> _ = (folder / "constructs.csv").write_text(
+    ...     "code,name,level,role,description,service_practices,items_min,items_max,weight,"
+    ...     "service_weight\\nX,Practices,team,antecedent,,,3,5,1,1\\n"
+    ...     "M,Empowerment,team,mediator,,,3,5,1,1\\n"
+    ...     "Y,Performance,team,outcome,,,3,5,1,1\\n")
+    >>> model = "lhs,op,rhs,value,note\\nM,~,X,0.4,\\nY,~,M,0.3,\\n"
+    >>> _ = (folder / "team_model.csv").write_text(model)
+    >>> header = "level,moderator,category,lhs,op,rhs,shift,note\\n"
+    >>> _ = (folder / "moderators.csv").write_text(header)
+    >>> pop = read_population(folder, "team")
+    >>> pop.variables, round(float(pop.rho.loc["X", "Y"]), 2)
+    (['X', 'M', 'Y'], 0.12)
+    >>> tmp.cleanup()
     """
     if level not in LEVELS:
         raise DataError(f"level must be one of {LEVELS}, got {level!r}.")
@@ -432,7 +446,23 @@ def write_population(population: Population, folder: str | Path) -> Path:
 
     Examples
     --------
-    >>> write_population(read_population("data/population", "team"), "out")   # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Path(tmp.name)
+    >>> _ = (folder / "constructs.csv").write_text(
+    ...     "code,name,level,role,description,service_practices,items_min,items_max,weight,"
+    ...     "service_weight\\nX,Practices,team,antecedent,,,3,5,1,1\\n"
+    ...     "M,Empowerment,team,mediator,,,3,5,1,1\\n"
+    ...     "Y,Performance,team,outcome,,,3,5,1,1\\n")
+    >>> model = "lhs,op,rhs,value,note\\nM,~,X,0.4,\\nY,~,M,0.3,\\n"
+    >>> _ = (folder / "team_model.csv").write_text(model)
+    >>> header = "level,moderator,category,lhs,op,rhs,shift,note\\n"
+    >>> _ = (folder / "moderators.csv").write_text(header)
+    >>> path = write_population(read_population(folder, "team"), folder / "out")
+    >>> path.name, path.read_text().splitlines()[0]
+    ('team_correlations.csv', 'var1,var2,rho,provenance,source')
+    >>> tmp.cleanup()
     """
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
@@ -872,7 +902,12 @@ def simulate_database(
 
     Examples
     --------
-    >>> db = simulate_database("data/population", "team", seed=1)   # doctest: +SKIP
+    The default design of a level says how many studies are drawn and how; the population comes
+    from the project's ``data/population`` folder, which is not part of the package:
+
+    >>> default_design("team").n_studies
+    45
+    >>> db = simulate_database("data/population", "team", seed=1)  # doctest: +SKIP
     """
     pop, design, n_studies, moderator_names = _simulation_inputs(
         population, level, n_studies, seed, design

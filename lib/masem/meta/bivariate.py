@@ -126,8 +126,18 @@ def bivariate_table(
     Examples
     --------
     >>> import masem
-    >>> db = masem.read_database("data/individual")   # doctest: +SKIP
-    >>> masem.bivariate_table(db, "PE", ["JS", "TP"])  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> studies = pd.DataFrame({"study_id": ["A", "B", "C"], "n": [100, 200, 150]})
+    >>> correlations = pd.DataFrame({"study_id": ["A", "B", "C"], "var1": "X", "var2": "Y",
+    ...                              "r": [0.30, 0.25, 0.40]})
+    >>> constructs = pd.DataFrame({"code": ["X", "Y"], "name": ["Practices", "Performance"]})
+    >>> alphas = pd.DataFrame({"study_id": ["A", "A", "B", "B", "C", "C"],
+    ...                        "variable": ["X", "Y"] * 3,
+    ...                        "alpha": [0.80, 0.85, 0.90, 0.80, 0.75, 0.80]})
+    >>> db = masem.StudyDatabase.from_frames(studies, correlations, constructs, alphas)
+    >>> masem.bivariate_table(db, "X", ["Y"])[["k", "N", "r_mean", "rho"]].round(3)
+       k    N  r_mean    rho
+    0  3  450   0.311  0.376
     """
     if isinstance(others, str) or not isinstance(others, Sequence) or len(others) == 0:
         raise DataError(f"others must be a non-empty list of construct codes, got {others!r}")

@@ -668,7 +668,15 @@ def export_table(table: APATable, path: str | Path) -> Path:
 
     Examples
     --------
-    >>> export_table(apa_fit(s2, "Fit"), "reports/tables/fit.md")   # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s2 = masem.tssem2(masem.tssem1(ex.matrices, ex.n, method="FEM"), "Math ~ Spatial + Verbal")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = export_table(apa_fit(s2, "Fit"), Path(folder) / "tables" / "fit.md")
+    ...     path.name, path.read_text().count("Fit")
+    ('fit.md', 1)
     """
     if not isinstance(table, APATable):
         raise DataError(

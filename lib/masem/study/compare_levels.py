@@ -155,10 +155,14 @@ def pooled_correlations(stage1, pairs: Mapping[str, tuple[str, str]]) -> pd.Data
     Examples
     --------
     >>> import masem
-    >>> db = masem.read_database("data/individual")  # doctest: +SKIP
-    >>> m = db.matrices(["PE", "JS", "OC"])  # doctest: +SKIP
-    >>> s1 = masem.tssem1(m.matrices, m.n)  # doctest: +SKIP
-    >>> pooled_correlations(s1, {"satisfaction": ("PE", "JS")})  # doctest: +SKIP
+    >>> import masem
+    >>> ex = masem.example_data("Hunter83")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> table = pooled_correlations(s1, {"knowledge": ("Ability", "Job_knowledge")})
+    >>> table[["k", "r"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+                k     r
+    relation
+    knowledge  11  0.51
     """
     variables, cells = _cells(stage1)
     return _correlation_rows(variables, cells, _check_relations(pairs, "pairs"))
@@ -296,11 +300,15 @@ def path_summary(
     Examples
     --------
     >>> import masem
-    >>> db = masem.read_database("data/team")  # doctest: +SKIP
-    >>> m = db.matrices(["T_LEAD", "T_EMP", "T_PERF"])  # doctest: +SKIP
-    >>> s1 = masem.tssem1(m.matrices, m.n)  # doctest: +SKIP
-    >>> s2 = masem.tssem2(s1, "T_EMP ~ T_LEAD\\nT_PERF ~ T_EMP\\nT_LEAD ~~ 1*T_LEAD")  # doctest: +SKIP
-    >>> path_summary(s2, s1, {"empowerment -> performance": ("T_EMP", "T_PERF")}, "team")  # doctest: +SKIP
+    >>> import masem
+    >>> ex = masem.example_data("Hunter83")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Job_knowledge ~ Ability\\nSupervisor ~ Job_knowledge")
+    >>> relations = {"knowledge -> rating": ("Job_knowledge", "Supervisor")}
+    >>> table = path_summary(s2, s1, relations, "jobs")
+    >>> table[["relation", "level", "k", "r", "estimate"]].round(3)
+                  relation level   k      r  estimate
+    0  knowledge -> rating  jobs  11  0.285     0.291
     """
     _check_stage2(stage2)
     variables, cells = _cells(stage1)
@@ -369,8 +377,19 @@ def level_comparison(
 
     Examples
     --------
-    >>> level_comparison({"individual": (fit, s1), "team": (team_fit, team_s1)},
-    ...                  {"leadership -> empowerment": (("LEAD", "PE"), ("T_LEAD", "T_EMP"))})  # doctest: +SKIP
+    >>> import masem
+    >>> ex = masem.example_data("Hunter83")
+    >>> model = "Job_knowledge ~ Ability\\nSupervisor ~ Job_knowledge"
+    >>> levels = {}
+    >>> for name, studies in (("first", slice(0, 7)), ("second", slice(7, 14))):
+    ...     s1 = masem.tssem1(list(ex.matrices.values())[studies], ex.n[studies], method="FEM")
+    ...     levels[name] = (masem.tssem2(s1, model), s1)
+    >>> pair = ("Ability", "Job_knowledge")
+    >>> relation = {"ability -> knowledge": (pair, pair)}
+    >>> level_comparison(levels, relation)[["level", "k", "r", "estimate"]].round(3)
+        level  k      r  estimate
+    0   first  7  0.520     0.522
+    1  second  4  0.482     0.505
     """
     if not isinstance(levels, Mapping) or not levels:
         raise ModelError(

@@ -182,8 +182,26 @@ def expected_matrix(
 
     Examples
     --------
-    >>> pop = masem.without_moderators(masem.read_population("data/population", "individual"))  # doctest: +SKIP
-    >>> masem.expected_matrix(pop, ["PE", "JS"], corrected=False)  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import masem
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Path(tmp.name)
+    >>> _ = (folder / "constructs.csv").write_text(
+    ...     "code,name,level,role,description,service_practices,items_min,items_max,weight,"
+    ...     "service_weight\\nX,Practices,team,antecedent,,,3,5,1,1\\n"
+    ...     "M,Empowerment,team,mediator,,,3,5,1,1\\n"
+    ...     "Y,Performance,team,outcome,,,3,5,1,1\\n")
+    >>> model = "lhs,op,rhs,value,note\\nM,~,X,0.4,\\nY,~,M,0.3,\\n"
+    >>> _ = (folder / "team_model.csv").write_text(model)
+    >>> header = "level,moderator,category,lhs,op,rhs,shift,note\\n"
+    >>> _ = (folder / "moderators.csv").write_text(header)
+    >>> pop = masem.read_population(folder, "team")
+    >>> masem.expected_matrix(pop, ["X", "Y"], corrected=False).round(3)
+           X      Y
+    X  1.000  0.101
+    Y  0.101  1.000
+    >>> tmp.cleanup()
     """
     variables = _check_population(population, variables)
     design = _check_design(design, population)
@@ -551,7 +569,15 @@ def parameter_recovery(
 
     Examples
     --------
-    >>> pop = masem.without_moderators(masem.read_population("data/population", "individual"))  # doctest: +SKIP
+    The approaches compared by default; the simulation itself draws databases from the project's
+    population model (``data/population``, not part of the package) and takes about a second per
+    replication:
+
+    >>> import masem
+    >>> [a.name for a in masem.default_approaches()]
+    ['TSSEM', 'univariate r', 'TSSEM, uncorrected']
+    >>> population = masem.read_population("data/population", "individual")  # doctest: +SKIP
+    >>> pop = masem.without_moderators(population)  # doctest: +SKIP
     >>> res = masem.parameter_recovery(pop, "PE ~ HPWP\\nJS ~ PE", ["HPWP", "PE", "JS"],
     ...                                n_reps=10, n_studies=40, progress=False)  # doctest: +SKIP
     >>> res.summary()  # doctest: +SKIP

@@ -212,10 +212,15 @@ def leave_one_out(
 
     Examples
     --------
-    >>> db = masem.read_database("data/individual")                       # doctest: +SKIP
-    >>> m = db.matrices(["HPWP", "PE", "JS"])                             # doctest: +SKIP
-    >>> loo = masem.leave_one_out(m, "PE ~ HPWP\\nJS ~ PE", approximate=True)  # doctest: +SKIP
-    >>> loo.summary()                                                     # doctest: +SKIP
+    >>> import masem
+    >>> db = masem.example_data("Hunter83").database()
+    >>> m = db.matrices(["Ability", "Job_knowledge", "Supervisor"])
+    >>> model = "Job_knowledge ~ Ability\\nSupervisor ~ Job_knowledge"
+    >>> loo = masem.leave_one_out(m, model, approximate=True, progress=False)
+    >>> loo.summary()[["parameter", "most_influential", "n_flagged"]]
+                       parameter most_influential  n_flagged
+    0     Job_knowledgeonAbility              S01          0
+    1  SupervisoronJob_knowledge              S02          0
     """
     if not isinstance(studies, StudyMatrices):
         raise DataError(
@@ -519,9 +524,15 @@ def compare_variants(
 
     Examples
     --------
-    >>> db = masem.read_database("data/individual")                          # doctest: +SKIP
-    >>> cmp = masem.compare_variants(db, ["HPWP", "PE", "JS"], "PE ~ HPWP\\nJS ~ PE")  # doctest: +SKIP
-    >>> cmp.summary()                                                        # doctest: +SKIP
+    >>> import masem
+    >>> db = masem.example_data("Nohe15A1").database()
+    >>> variants = [masem.Variant("REM"), masem.Variant("FEM", method="FEM"),
+    ...             masem.Variant("published", subset={"Publication": "P"})]
+    >>> cmp = masem.compare_variants(db, ["W1", "S2"], "S2 ~ W1", variants)
+    >>> cmp.summary().round(3)  # doctest: +NORMALIZE_WHITESPACE
+               REM    FEM  published
+    parameter
+    S2onW1     0.3  0.325      0.262
     """
     if not isinstance(database, StudyDatabase):
         raise DataError(

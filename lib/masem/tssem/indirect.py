@@ -192,9 +192,13 @@ def indirect(
     Examples
     --------
     >>> import masem
-    >>> s2 = masem.tssem2(s1, "m ~ a*x\\ny ~ b*m\\nx ~~ 1*x\\nab := a*b")  # doctest: +SKIP
-    >>> boot = masem.tssem.indirect(s2, n_boot=2000, seed=1, progress=False)  # doctest: +SKIP
-    >>> boot.summary()  # doctest: +SKIP
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Verbal ~ a*Spatial\\nMath ~ b*Verbal\\nab := a*b")
+    >>> boot = masem.indirect(s2, n_boot=200, seed=1, progress=False)
+    >>> ab = boot.summary().set_index("parameter").loc["ab"]
+    >>> [round(float(ab[c]), 3) for c in ("estimate", "ci_lower", "ci_upper")]
+    [0.12, 0.054, 0.187]
     """
     if not isinstance(stage2_result, stage2.TSSEM2Result):
         raise ModelError(

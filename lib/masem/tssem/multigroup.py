@@ -260,9 +260,13 @@ def subgroup_tssem(
 
     Examples
     --------
-    >>> db = masem.read_database("data/individual")                           # doctest: +SKIP
-    >>> s1 = masem.subgroup_tssem(db, ["PE", "SERV", "TP"], by="industry")    # doctest: +SKIP
-    >>> s1.overview()                                                         # doctest: +SKIP
+    >>> import masem
+    >>> db = masem.example_data("Nohe15A1").database()
+    >>> s1 = masem.subgroup_tssem(db, ["W1", "S1", "S2"], by="Publication", method="FEM")
+    >>> s1.overview()[["group", "studies", "N"]]
+      group  studies     N
+    0     P       19  7728
+    1     U       13  5178
     """
     if isinstance(min_k, bool) or not isinstance(min_k, (int, np.integer)) or min_k < 1:
         raise DataError(f"min_k must be a positive integer (studies per pair), got {min_k!r}.")
@@ -607,8 +611,15 @@ class MultigroupTSSEM2Result(Stage2Result):
 
         Examples
         --------
-        >>> free = masem.tssem2_multigroup(stage1, "SERV ~ s*PE\\nPE ~~ 1*PE")   # doctest: +SKIP
-        >>> free.by_group("s")                                                   # doctest: +SKIP
+        >>> import masem
+        >>> db = masem.example_data("Nohe15A1").database()
+        >>> stage1 = masem.subgroup_tssem(db, ["W1", "S2"], by="Publication", method="FEM")
+        >>> free = masem.tssem2_multigroup(stage1, "S2 ~ s*W1")
+        >>> free.by_group("s")[["estimate", "equal"]].round(3)  # doctest: +NORMALIZE_WHITESPACE
+               estimate  equal
+        group
+        P         0.269  False
+        U         0.406  False
         """
         if not isinstance(parameter, str):
             raise ModelError(
@@ -740,10 +751,14 @@ def tssem2_multigroup(
 
     Examples
     --------
-    >>> s1 = masem.subgroup_tssem(db, ["PE", "SERV", "TP"], by="industry")   # doctest: +SKIP
-    >>> free = masem.tssem2_multigroup(s1, "SERV ~ s*PE\\nTP ~ PE\\nPE ~~ 1*PE")  # doctest: +SKIP
-    >>> same = masem.tssem2_multigroup(s1, free.model, equal="all")          # doctest: +SKIP
-    >>> masem.compare(same, free)                                            # doctest: +SKIP
+    >>> import masem
+    >>> db = masem.example_data("Nohe15A1").database()
+    >>> s1 = masem.subgroup_tssem(db, ["W1", "S1", "S2"], by="Publication", method="FEM")
+    >>> free = masem.tssem2_multigroup(s1, "S2 ~ s*W1 + S1")
+    >>> same = masem.tssem2_multigroup(s1, free.model, equal="all")
+    >>> masem.compare(same, free)[["chi2_diff", "df_diff", "p_value"]].round(3)
+       chi2_diff  df_diff  p_value
+    0       0.19      2.0    0.909
     """
     if not isinstance(diag_constraints, (bool, np.bool_)):
         raise ModelError(f"diag_constraints must be True or False, got {diag_constraints!r}")
@@ -809,7 +824,14 @@ def equality_tests(
 
     Examples
     --------
-    >>> masem.equality_tests(free)   # doctest: +SKIP
+    >>> import masem
+    >>> db = masem.example_data("Nohe15A1").database()
+    >>> s1 = masem.subgroup_tssem(db, ["W1", "S1", "S2"], by="Publication", method="FEM")
+    >>> free = masem.tssem2_multigroup(s1, "S2 ~ s*W1 + S1")
+    >>> masem.equality_tests(free)[["parameter", "chi2_diff", "df_diff"]].round(3)
+      parameter  chi2_diff  df_diff
+    0         s      0.184      1.0
+    1    S2onS1      0.039      1.0
     """
     if not isinstance(fit, MultigroupTSSEM2Result):
         raise ModelError(

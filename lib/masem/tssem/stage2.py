@@ -302,9 +302,14 @@ def tssem2(
     Examples
     --------
     >>> import masem
-    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal\\n"
-    ...                       "Spatial ~~ 1*Spatial\\nVerbal ~~ 1*Verbal")  # doctest: +SKIP
-    >>> s2.inspect()  # doctest: +SKIP
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal")
+    >>> s2.inspect()[["lval", "op", "rval", "Estimate"]].round(3)
+          lval  op     rval  Estimate
+    0     Math   ~  Spatial     0.340
+    1     Math   ~   Verbal     0.240
+    2  Spatial  ~~   Verbal     0.165
     """
     if not isinstance(diag_constraints, (bool, np.bool_)):
         raise ModelError(f"diag_constraints must be True or False, got {diag_constraints!r}")
@@ -378,9 +383,12 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     Examples
     --------
     >>> import masem
-    >>> s2 = masem.tssem2(s1, "m ~ a*x\\ny ~ b*m\\nx ~~ 1*x\\nab := a*b")  # doctest: +SKIP
-    >>> again = masem.refit(s2, s2.sample_vector)  # doctest: +SKIP
-    >>> again.coefficients  # doctest: +SKIP
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Verbal ~ a*Spatial\\nMath ~ b*Verbal\\nab := a*b")
+    >>> again = masem.refit(s2, s2.sample_vector)
+    >>> bool(abs(again.coefficients - s2.coefficients).max() < 1e-8)
+    True
     """
     if not isinstance(result, TSSEM2Result):
         raise ModelError(

@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from masem.data.database import StudyDatabase
 from masem.errors import DataError
 
 __all__ = ["ExampleData", "example_data"]
@@ -48,6 +49,39 @@ class ExampleData:
     n: list[int] = field(repr=False)
     moderators: pd.DataFrame = field(repr=False)
     source: str = field(repr=False)
+
+    def database(self) -> StudyDatabase:
+        """The data set as a study database (one row per reported correlation), for the
+        functions that take one: :func:`masem.subgroup_tssem`, :func:`masem.compare_variants`.
+
+        Returns
+        -------
+        StudyDatabase
+            Studies ``S01``, ``S02``, ... (the names in ``label``), with the moderators; the
+            constructs are the variables. Correlations the data set does not report are absent.
+
+        Examples
+        --------
+        >>> import masem
+        >>> db = masem.example_data("Hunter83").database()
+        >>> len(db.studies), list(db.constructs["code"])
+        (14, ['Ability', 'Job_knowledge', 'Work_sample', 'Supervisor'])
+        """
+        ids = [f"S{i + 1:02d}" for i in range(len(self.matrices))]
+        studies = pd.DataFrame({"study_id": ids, "label": list(self.matrices), "n": self.n})
+        for column in self.moderators.columns:
+            studies[column] = self.moderators[column].to_numpy()
+        rows = []
+        for sid, matrix in zip(ids, self.matrices.values()):
+            values = matrix.to_numpy()
+            for a in range(len(self.variables)):
+                for b in range(a + 1, len(self.variables)):
+                    if np.isfinite(values[a, b]):
+                        pair = (self.variables[a], self.variables[b])
+                        rows.append((sid, *pair, float(values[a, b])))
+        correlations = pd.DataFrame(rows, columns=["study_id", "var1", "var2", "r"])
+        constructs = pd.DataFrame({"code": self.variables, "name": self.variables})
+        return StudyDatabase.from_frames(studies, correlations, constructs)
 
 
 def example_data(name: str) -> ExampleData:
