@@ -101,3 +101,18 @@ def tail(level: float) -> float:
     0.050000000000000044).
     """
     return round(1.0 - level, 12)
+
+
+def tracked(items, total: int, desc: str, unit: str = "fit", show: bool = True, size=None):
+    """Yield ``items``, advancing a :func:`progress_bar` after each (by ``size(item)``, default 1)
+    when ``show``; the bar is closed however the loop ends.
+    """
+    bar = progress_bar(total, desc, unit) if show else None
+    try:
+        for item in items:
+            yield item
+            if bar is not None:
+                bar.update(1 if size is None else size(item))
+    finally:
+        if bar is not None:
+            bar.close()

@@ -22,7 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from masem._util import progress_bar
+from masem._util import tracked
 
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 
@@ -270,14 +270,10 @@ def build_report(
         The written report.
     """
     paths = find_notebooks(notebook_dir)
-    rendered = []
-    bar = progress_bar(len(paths), "executing notebooks", unit="notebook")
-    try:
-        for path in paths:
-            rendered.append(render_notebook(path, execute_notebook(path, timeout=timeout)))
-            bar.update(1)
-    finally:
-        bar.close()
+    rendered = [
+        render_notebook(path, execute_notebook(path, timeout=timeout))
+        for path in tracked(paths, len(paths), "executing notebooks", unit="notebook")
+    ]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(assemble_report(rendered, title, subtitle, closing, notice), encoding="utf-8")

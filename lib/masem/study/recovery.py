@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, stats
 
-from masem._util import check_jobs, progress_bar
+from masem._util import check_jobs, tracked
 from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
@@ -628,16 +628,7 @@ def parameter_recovery(
             joblib.delayed(_one_replication)(population, design, int(n_studies), r, s, *args)
             for r, s in enumerate(seeds)
         )
-    frames = []
-    bar = progress_bar(len(seeds), "replications", unit="rep") if progress else None
-    try:
-        for frame in parts:
-            frames.append(frame)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    frames = list(tracked(parts, len(seeds), "replications", unit="rep", show=progress))
     result = RecoveryResult(
         model=model,
         variables=tuple(variables),

@@ -25,7 +25,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from masem._util import check_jobs, progress_bar
+from masem._util import check_jobs, tracked
 from masem.data import StudyDatabase, StudyMatrices
 from masem.effects import vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
@@ -312,16 +312,11 @@ def _loo_exact(studies: StudyMatrices, model: str, method: str, n_jobs: int, pro
     status: dict[int, tuple] = {
         i: (studies.study_ids[i], _not_estimable(alone[i]), 0) for i in alone
     }
-    bar = progress_bar(len(todo), "leave one out") if progress else None
-    try:
-        for i, (frame, state, notes) in zip(todo, parts):
-            fits[i] = frame
-            status[i] = (studies.study_ids[i], state, notes)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    for i, (frame, state, notes) in tracked(
+        zip(todo, parts), len(todo), "leave one out", show=progress
+    ):
+        fits[i] = frame
+        status[i] = (studies.study_ids[i], state, notes)
     return full, fits, [status[i] for i in range(k)]
 
 
@@ -352,23 +347,15 @@ def _loo_fixed_tau2(studies: StudyMatrices, model: str, progress: bool):
     alone = _sole_reporters(studies)
     fits: dict[int, pd.DataFrame] = {}
     status = []
-    bar = progress_bar(k, "leave one out") if progress else None
-    try:
-        for i in range(k):
-            if i in alone:
-                status.append((studies.study_ids[i], _not_estimable(alone[i]), 0))
-            else:
-                stage1 = pooled(total_info - info[i], total_score - score[i], n.sum() - n[i])
-                fit, notes = _fit_stage2(stage1, model)
-                fits[i] = parameter_frame(fit)
-                status.append(
-                    (studies.study_ids[i], "ok" if fit.converged else "not converged", len(notes))
-                )
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    for i in tracked(range(k), k, "leave one out", show=progress):
+        if i in alone:
+            status.append((studies.study_ids[i], _not_estimable(alone[i]), 0))
+        else:
+            stage1 = pooled(total_info - info[i], total_score - score[i], n.sum() - n[i])
+            fit, notes = _fit_stage2(stage1, model)
+            fits[i] = parameter_frame(fit)
+            state = "ok" if fit.converged else "not converged"
+            status.append((studies.study_ids[i], state, len(notes)))
     return full, fits, status
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from masem._util import check_jobs, check_level, frozen, progress_bar
+from masem._util import check_jobs, check_level, frozen, tracked
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.tssem import stage2
 
@@ -264,17 +264,13 @@ def _run(fit: stage2.TSSEM2Result, r_draws: np.ndarray, k: int, n_jobs: int, pro
     else:
         parallel = joblib.Parallel(n_jobs=workers, return_as="generator")
         parts = parallel(joblib.delayed(_refit_chunk)(fit, r_draws[idx]) for idx in chunks)
-    bar = progress_bar(n_boot, "bootstrap") if progress else None
-    try:
-        for idx, (values, codes, messages) in zip(chunks, parts):
-            draws[idx] = values
-            status[idx] = codes
-            failures.extend((int(idx[i]), message) for i, message in messages)
-            if bar is not None:
-                bar.update(len(idx))
-    finally:
-        if bar is not None:
-            bar.close()
+    done = tracked(
+        zip(chunks, parts), n_boot, "bootstrap", show=progress, size=lambda part: len(part[0])
+    )
+    for idx, (values, codes, messages) in done:
+        draws[idx] = values
+        status[idx] = codes
+        failures.extend((int(idx[i]), message) for i, message in messages)
     return draws, status, tuple(failures)
 
 
