@@ -62,8 +62,10 @@ def test_build_gives_sdist_and_wheel(dist: Path) -> None:
     )
     for package in packages:
         assert f"{package}/__init__.py" in names, f"the wheel lacks the subpackage {package}"
-    for example in (ROOT / "lib" / "masem" / "data" / "examples").glob("*.json"):
-        assert f"masem/data/examples/{example.name}" in names, f"the wheel lacks {example.name}"
+    examples = ROOT / "lib" / "masem" / "data" / "examples"
+    for example in [*examples.glob("*.json"), *examples.glob("population/*.csv")]:
+        inside = f"masem/data/examples/{example.relative_to(examples).as_posix()}"
+        assert inside in names, f"the wheel lacks {inside}"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no LICENSE in the wheel"
     assert not any(n.startswith("tests/") for n in names)
 

@@ -35,6 +35,21 @@ def r_to_z(r: ArrayLike) -> np.ndarray:
     NaN (a missing correlation) stays NaN; a correlation of +-1 or beyond raises
     :class:`~masem.DataError`, because its z is infinite or undefined.
 
+    Parameters
+    ----------
+    r : array_like
+        Correlations, any shape.
+
+    Returns
+    -------
+    ndarray
+        Fisher's z, the shape of ``r``.
+
+    Examples
+    --------
+    >>> r_to_z([0.0, 0.5]).round(4).tolist()
+    [0.0, 0.5493]
+
     References
     ----------
     Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation deduced from a
@@ -52,7 +67,23 @@ def r_to_z(r: ArrayLike) -> np.ndarray:
 
 
 def z_to_r(z: ArrayLike) -> np.ndarray:
-    """Back-transformation of Fisher's z to the correlation scale, ``r = tanh(z)``."""
+    """Back-transformation of Fisher's z to the correlation scale, ``r = tanh(z)``.
+
+    Parameters
+    ----------
+    z : array_like
+        Fisher's z values, any shape.
+
+    Returns
+    -------
+    ndarray
+        Correlations, the shape of ``z``.
+
+    Examples
+    --------
+    >>> z_to_r(r_to_z([0.3, -0.2])).round(10).tolist()
+    [0.3, -0.2]
+    """
     return np.tanh(_numbers(z, "z"))
 
 
@@ -81,7 +112,23 @@ def _vechs_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def vechs(matrix: ArrayLike) -> np.ndarray:
-    """The strict lower triangle of a square matrix, column-major (see :func:`vechs_indices`)."""
+    """The strict lower triangle of a square matrix, column-major (see :func:`vechs_indices`).
+
+    Parameters
+    ----------
+    matrix : array_like
+        A square p x p matrix (a correlation matrix).
+
+    Returns
+    -------
+    ndarray
+        The p(p-1)/2 elements below the diagonal, column by column.
+
+    Examples
+    --------
+    >>> vechs([[1.0, 0.2, 0.3], [0.2, 1.0, 0.4], [0.3, 0.4, 1.0]]).tolist()
+    [0.2, 0.3, 0.4]
+    """
     m = _square(matrix, "matrix")
     rows, cols = vechs_indices(m.shape[0])
     return m[rows, cols]
@@ -95,7 +142,23 @@ def _square(matrix: ArrayLike, name: str) -> np.ndarray:
 
 
 def vechs_labels(variables: list[str]) -> list[str]:
-    """Labels ``row_col`` for the vechs elements, e.g. ``Spatial_Math``."""
+    """Labels ``row_col`` for the vechs elements, e.g. ``Spatial_Math``.
+
+    Parameters
+    ----------
+    variables : list of str
+        The names of the matrix's rows (and columns), in order.
+
+    Returns
+    -------
+    list of str
+        One label per element of :func:`vechs`, in the same order.
+
+    Examples
+    --------
+    >>> vechs_labels(["A", "B", "C"])
+    ['B_A', 'C_A', 'C_B']
+    """
     rows, cols = vechs_indices(len(variables))
     return [f"{variables[i]}_{variables[j]}" for i, j in zip(rows, cols)]
 
@@ -179,6 +242,23 @@ def olkin_siotani(rho: ArrayLike, n: float = 1.0) -> np.ndarray:
 def attenuate(rho: ArrayLike, reliability_x: ArrayLike, reliability_y: ArrayLike) -> np.ndarray:
     """Expected observed correlation under classical test theory: ``rho * sqrt(rxx * ryy)``.
 
+    Parameters
+    ----------
+    rho : array_like
+        True-score (construct-level) correlations.
+    reliability_x, reliability_y : array_like
+        The reliabilities of the two measures (broadcast against ``rho``).
+
+    Returns
+    -------
+    ndarray
+        The correlations the unreliable measures are expected to show.
+
+    Examples
+    --------
+    >>> round(float(attenuate(0.5, 0.81, 0.64)), 10)
+    0.36
+
     References
     ----------
     Spearman, C. (1904). The proof and measurement of association between two things.
@@ -190,7 +270,25 @@ def attenuate(rho: ArrayLike, reliability_x: ArrayLike, reliability_y: ArrayLike
 
 
 def disattenuate(r: ArrayLike, reliability_x: ArrayLike, reliability_y: ArrayLike) -> np.ndarray:
-    """Correlation corrected for unreliability: ``r / sqrt(rxx * ryy)`` (Spearman, 1904)."""
+    """Correlation corrected for unreliability: ``r / sqrt(rxx * ryy)`` (Spearman, 1904).
+
+    Parameters
+    ----------
+    r : array_like
+        Observed correlations.
+    reliability_x, reliability_y : array_like
+        The reliabilities of the two measures (broadcast against ``r``).
+
+    Returns
+    -------
+    ndarray
+        The correlations corrected for attenuation (the inverse of :func:`attenuate`).
+
+    Examples
+    --------
+    >>> round(float(disattenuate(0.36, 0.81, 0.64)), 10)
+    0.5
+    """
     return np.asarray(r, dtype=float) / np.sqrt(
         np.asarray(reliability_x, dtype=float) * np.asarray(reliability_y, dtype=float)
     )

@@ -39,6 +39,16 @@ def collect_notes(stream: TextIO | None = None) -> Iterator[list[str]]:
     note is printed as ``Note: ...`` when the block ends, and the list is also returned. Other
     warnings pass through unchanged.
 
+    Parameters
+    ----------
+    stream : text file, optional
+        Where the notes are printed; standard output when None.
+
+    Returns
+    -------
+    list of str
+        (yielded by the ``with`` block) the notes, filled in when the block ends.
+
     Examples
     --------
     >>> import warnings

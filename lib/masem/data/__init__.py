@@ -17,7 +17,7 @@ from masem.data.database import (
     read_database,
     write_database,
 )
-from masem.data.examples import ExampleData, example_data
+from masem.data.examples import ExampleData, example_data, example_population
 from masem.data.simulate import (
     Population,
     StudyDesign,
@@ -36,6 +36,7 @@ __all__ = [
     "StudyMatrices",
     "default_design",
     "example_data",
+    "example_population",
     "read_database",
     "read_population",
     "simulate_database",

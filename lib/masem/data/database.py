@@ -467,6 +467,13 @@ class PairCounts:
     """How many studies (``k``) and participants (``n``) inform each pair of variables.
 
     The diagonal holds the number of studies that measure the variable and their total N.
+
+    Attributes
+    ----------
+    k : pandas.DataFrame
+        Studies per pair, variables x variables.
+    n : pandas.DataFrame
+        Total sample size per pair, variables x variables.
     """
 
     k: pd.DataFrame
@@ -499,6 +506,26 @@ class StudyDatabase:
 
     The tables are available as read-only copies: :attr:`studies`, :attr:`correlations`,
     :attr:`reliabilities` and :attr:`constructs`.
+
+    Attributes
+    ----------
+    studies : pandas.DataFrame
+        One row per study: ``study_id``, ``label``, ``n`` and the moderators.
+    correlations : pandas.DataFrame
+        One row per reported correlation: ``study_id``, ``var1``, ``var2``, ``r``.
+    reliabilities : pandas.DataFrame
+        One row per reported reliability: ``study_id``, ``variable``, ``alpha``.
+    constructs : pandas.DataFrame
+        The codebook: ``code``, ``name`` (and descriptions).
+    folder : str or None
+        The folder it was read from (None when built in memory).
+
+    Examples
+    --------
+    >>> import masem
+    >>> db = masem.example_data("Becker92").database()
+    >>> len(db.studies), list(db.constructs["code"])
+    (6, ['Math', 'Spatial', 'Verbal'])
     """
 
     _studies: pd.DataFrame

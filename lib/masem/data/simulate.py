@@ -447,22 +447,11 @@ def write_population(population: Population, folder: str | Path) -> Path:
     Examples
     --------
     >>> import tempfile
-    >>> from pathlib import Path
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> folder = Path(tmp.name)
-    >>> _ = (folder / "constructs.csv").write_text(
-    ...     "code,name,level,role,description,service_practices,items_min,items_max,weight,"
-    ...     "service_weight\\nX,Practices,team,antecedent,,,3,5,1,1\\n"
-    ...     "M,Empowerment,team,mediator,,,3,5,1,1\\n"
-    ...     "Y,Performance,team,outcome,,,3,5,1,1\\n")
-    >>> model = "lhs,op,rhs,value,note\\nM,~,X,0.4,\\nY,~,M,0.3,\\n"
-    >>> _ = (folder / "team_model.csv").write_text(model)
-    >>> header = "level,moderator,category,lhs,op,rhs,shift,note\\n"
-    >>> _ = (folder / "moderators.csv").write_text(header)
-    >>> path = write_population(read_population(folder, "team"), folder / "out")
-    >>> path.name, path.read_text().splitlines()[0]
+    >>> import masem
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_population(masem.example_population(), folder)
+    ...     path.name, path.read_text().splitlines()[0]
     ('team_correlations.csv', 'var1,var2,rho,provenance,source')
-    >>> tmp.cleanup()
     """
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
@@ -481,7 +470,16 @@ class StudyDesign:
     """How primary studies are drawn: sizes, measures, coverage, reporting and selection.
 
     ``default_design(level)`` gives the documented defaults; change a field with
-    ``dataclasses.replace``. Proportions are probabilities per study unless said otherwise.
+    ``dataclasses.replace``. Proportions are probabilities per study unless said otherwise. The
+    fields are commented where they are declared.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> import masem
+    >>> design = dataclasses.replace(masem.default_design("team"), n_studies=10)
+    >>> design.n_studies, design.id_prefix == masem.default_design("team").id_prefix
+    (10, True)
     """
 
     n_studies: int

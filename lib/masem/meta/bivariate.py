@@ -29,8 +29,28 @@ def effect_sizes(
     """Every study reporting ``var1``-``var2`` (see :meth:`StudyDatabase.pair`) with its effect
     size.
 
-    Returns the rows of :meth:`~masem.data.StudyDatabase.pair` (study, r, n, alphas, moderators)
-    with the columns ``yi`` and ``vi`` of :func:`masem.escalc` appended (``"ZCOR"``: Fisher's z).
+    Parameters
+    ----------
+    database : StudyDatabase
+        The studies.
+    var1, var2 : str
+        The two construct codes of the relation.
+    measure : str, default "ZCOR"
+        The effect size of :func:`masem.escalc` (``"ZCOR"``: Fisher's z, ``"COR"``: r).
+
+    Returns
+    -------
+    DataFrame
+        The rows of :meth:`~masem.data.StudyDatabase.pair` (study, r, n, alphas, moderators)
+        with the columns ``yi`` and ``vi`` of :func:`masem.escalc` appended.
+
+    Examples
+    --------
+    >>> import masem
+    >>> db = masem.example_data("Becker92").database()
+    >>> data = effect_sizes(db, "Math", "Spatial")
+    >>> list(data.columns[-2:]), len(data)
+    (['yi', 'vi'], 6)
     """
     pair = database.pair(var1, var2)
     return pair.join(escalc(measure, pair["r"], pair["n"]))
@@ -46,12 +66,31 @@ def bias_table(
     Duval & Tweedie, 2000), PET-PEESE (Stanley & Doucouliagos, 2014) and fail-safe N (Rosenthal,
     1979; Orwin, 1983, target r = .10). Estimates are back-transformed to r.
 
+    Parameters
+    ----------
+    database : StudyDatabase
+        The studies.
+    focal : str
+        The construct code every relation shares.
+    others : sequence of str
+        The constructs paired with ``focal``, one row each.
+    method : str, default "REML"
+        The tau2 estimator of :func:`masem.meta`.
+
     Returns
     -------
     DataFrame
         ``relation``, ``k``, ``r_RE``, ``egger_z``, ``egger_p``, ``egger_lm_p``, ``trimfill_k0``,
         ``trimfill_side``, ``r_trimfill``, ``PET_PEESE``, ``r_PET_PEESE``, ``failsafe_Rosenthal``,
         ``failsafe_Orwin``.
+
+    Examples
+    --------
+    >>> import masem
+    >>> db = masem.example_data("Becker92").database()
+    >>> table = bias_table(db, "Math", ["Spatial", "Verbal"])
+    >>> table["relation"].tolist()
+    ['Math-Spatial', 'Math-Verbal']
     """
     if isinstance(others, str) or not isinstance(others, Sequence) or len(others) == 0:
         raise DataError(f"others must be a non-empty list of construct codes, got {others!r}")

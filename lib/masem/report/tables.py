@@ -736,6 +736,14 @@ def apa_stage1(
     -------
     APATable
         Columns Correlation, k, N, r, SE, 95% CI, and for random effects τ² and I² (%).
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> apa_stage1(s1).body.iloc[0].tolist()
+    ['Math–Spatial', '6', '538', '.379', '0.037', '[.307, .452]']
     """
     if not isinstance(result, TSSEM1Result):
         raise DataError(f"apa_stage1 needs a tssem1() result, got {type(result).__name__}")
@@ -800,6 +808,14 @@ def apa_correlations(
     -------
     APATable
         First column ``Variable`` (``1. HPWP``, ...), then one column per variable number.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> apa_correlations(s1).body.values.tolist()
+    [['1. Math', '—', '', ''], ['2. Spatial', '.38', '—', ''], ['3. Verbal', '.30', '.16', '—']]
     """
     if isinstance(matrix, TSSEM1Result):
         matrix = matrix.pooled
@@ -882,6 +898,15 @@ def apa_parameters(
         Columns Parameter (``HPWP → PE``, ``HPWP ↔ SPS``, ``Var(PE)``, or ``name = expression``),
         Label (user labels only), Estimate, SE, z, p, the interval of the fit and, with
         ``bootstrap``, its interval.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> apa_parameters(s2, which="paths").body[["Parameter", "Estimate"]].values.tolist()
+    [['Spatial → Math', '0.341'], ['Verbal → Math', '0.240']]
     """
     if not isinstance(result, TSSEM2Result):
         raise DataError(f"apa_parameters needs a tssem2() result, got {type(result).__name__}")
@@ -993,6 +1018,15 @@ def apa_fit(
     -------
     APATable
         Columns Model, χ², df, p, RMSEA, RMSEA 90% CI, SRMR, CFI, TLI, AIC, BIC.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Becker92")
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> apa_fit({"Spatial and verbal": s2}).body.iloc[0, :5].tolist()
+    ['Spatial and verbal', '15.14', '1', '< .001', '0.162']
     """
     if isinstance(fits, TSSEM2Result):
         fits = {"Model": fits}
@@ -1058,6 +1092,15 @@ def apa_meta(
     -------
     APATable
         Columns Relation, k, Estimate (or r), CI, PI, τ², I² (%), Q, p(Q).
+
+    Examples
+    --------
+    >>> import masem
+    >>> pair = masem.example_data("Becker92").database().pair("Math", "Spatial")
+    >>> es = masem.escalc("ZCOR", pair["r"], pair["n"])
+    >>> table = apa_meta({"Math-Spatial": masem.meta(es["yi"], es["vi"])}, transf="z2r")
+    >>> table.body.iloc[0, :4].tolist()
+    ['Math-Spatial', '6', '.383', '[.299, .461]']
     """
     if not isinstance(results, Mapping) or not results:
         raise DataError("apa_meta needs a non-empty mapping name -> masem.meta() result")

@@ -79,6 +79,13 @@ def without_moderators(population: Population) -> Population:
     -------
     Population
         A new object; ``population`` is unchanged.
+
+    Examples
+    --------
+    >>> import masem
+    >>> pop = masem.example_population()
+    >>> len(pop.moderators), len(masem.without_moderators(pop).moderators)
+    (2, 0)
     """
     if not isinstance(population, Population):
         raise DataError(
@@ -182,26 +189,12 @@ def expected_matrix(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> import masem
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> folder = Path(tmp.name)
-    >>> _ = (folder / "constructs.csv").write_text(
-    ...     "code,name,level,role,description,service_practices,items_min,items_max,weight,"
-    ...     "service_weight\\nX,Practices,team,antecedent,,,3,5,1,1\\n"
-    ...     "M,Empowerment,team,mediator,,,3,5,1,1\\n"
-    ...     "Y,Performance,team,outcome,,,3,5,1,1\\n")
-    >>> model = "lhs,op,rhs,value,note\\nM,~,X,0.4,\\nY,~,M,0.3,\\n"
-    >>> _ = (folder / "team_model.csv").write_text(model)
-    >>> header = "level,moderator,category,lhs,op,rhs,shift,note\\n"
-    >>> _ = (folder / "moderators.csv").write_text(header)
-    >>> pop = masem.read_population(folder, "team")
+    >>> pop = masem.without_moderators(masem.example_population())
     >>> masem.expected_matrix(pop, ["X", "Y"], corrected=False).round(3)
            X      Y
     X  1.000  0.101
     Y  0.101  1.000
-    >>> tmp.cleanup()
     """
     variables = _check_population(population, variables)
     design = _check_design(design, population)
@@ -281,6 +274,14 @@ def recovery_truth(
     Returns
     -------
     RecoveryTruth
+
+    Examples
+    --------
+    >>> import masem
+    >>> pop = masem.without_moderators(masem.example_population())
+    >>> truth = masem.recovery_truth(pop, "M ~ X\\nY ~ M", ["X", "M", "Y"])
+    >>> truth.values.round(2).tolist()
+    [0.4, 0.3]
 
     References
     ----------
