@@ -229,6 +229,7 @@ NOT_IN_CORPUS = {
     "attenuate": "elementwise formula on numbers the caller already validated",
     "disattenuate": "elementwise formula on numbers the caller already validated",
     "vechs_labels": "takes variable names only",
+    "example_population": "takes no arguments",
     "default_approaches": "takes no arguments",
     "default_variants": "takes no arguments",
     "funnel_data": "takes a fitted meta() result",

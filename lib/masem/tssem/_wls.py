@@ -361,6 +361,25 @@ def subset_variables(
     return sub[cols, rows], V[np.ix_(keep, keep)]
 
 
+def stage2_target(
+    variables: list[str], R: np.ndarray, V: np.ndarray, used: list[str], where: str = ""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stage-2 data of the variables the model uses: ``r``, ``V`` and the Cholesky factor of V.
+
+    ``where`` (``"group 'service': "``) prefixes the error when V is not positive definite.
+    """
+    r, V_used = subset_variables(variables, R, V, used)
+    try:
+        chol = np.linalg.cholesky(V_used)
+    except np.linalg.LinAlgError:
+        scope = " in this group" if where else ""
+        raise DataError(
+            f"{where}the stage-1 sampling covariance matrix of {used} is not positive definite; "
+            f"re-run stage 1 or drop variables with too few studies{scope}"
+        ) from None
+    return r, V_used, chol
+
+
 # ----------------------------------------------------------------------------------------------
 # Start values, inference and the numerical notes
 # ----------------------------------------------------------------------------------------------

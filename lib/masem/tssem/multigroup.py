@@ -72,8 +72,8 @@ from masem.tssem._wls import (
     fit_indices,
     solve,
     stage1_inputs,
+    stage2_target,
     start_values,
-    subset_variables,
     warn_negative_variances,
     warn_undefined,
 )
@@ -939,15 +939,7 @@ def _prepare(stage1, model: str) -> tuple[RAMModel, list[_Group]]:
     ram = probe.with_observed(used)
     groups = []
     for (group, _), (variables, pooled, acov, total_n, method) in zip(items, inputs):
-        r, V = subset_variables(variables, pooled, acov, used)
-        try:
-            chol = np.linalg.cholesky(V)
-        except np.linalg.LinAlgError:
-            raise DataError(
-                f"group {group!r}: the stage-1 sampling covariance matrix of {used} is not "
-                "positive "
-                "definite; re-run stage 1 or drop variables with too few studies in this group"
-            ) from None
+        r, V, chol = stage2_target(variables, pooled, acov, used, where=f"group {group!r}: ")
         groups.append(_Group(name=group, r=r, V=V, chol=chol, n=int(total_n), method=method))
     return ram, groups
 

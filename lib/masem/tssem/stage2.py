@@ -61,8 +61,8 @@ from masem.tssem._wls import (
     profile_intervals,
     solve,
     stage1_inputs,
+    stage2_target,
     start_values,
-    subset_variables,
     warn_negative_variances,
     warn_undefined,
 )
@@ -325,14 +325,7 @@ def tssem2(
     check_model_variables(probe, variables)
     used = [v for v in variables if v in probe.observed]
     ram = probe.with_observed(used)
-    r, V = subset_variables(variables, pooled, acov, used)
-    try:
-        chol = np.linalg.cholesky(V)
-    except np.linalg.LinAlgError:
-        raise DataError(
-            f"the stage-1 sampling covariance matrix of {used} is not positive definite; "
-            "re-run stage 1 or drop variables with too few studies"
-        ) from None
+    r, V, chol = stage2_target(variables, pooled, acov, used)
     return _fit(ram, r, V, chol, int(total_n), method, bool(diag_constraints), intervals)
 
 
