@@ -155,7 +155,6 @@ def pooled_correlations(stage1, pairs: Mapping[str, tuple[str, str]]) -> pd.Data
     Examples
     --------
     >>> import masem
-    >>> import masem
     >>> ex = masem.example_data("Hunter83")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
     >>> table = pooled_correlations(s1, {"knowledge": ("Ability", "Job_knowledge")})
@@ -299,7 +298,6 @@ def path_summary(
 
     Examples
     --------
-    >>> import masem
     >>> import masem
     >>> ex = masem.example_data("Hunter83")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
