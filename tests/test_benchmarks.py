@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import masem
-from masem.tssem.stage1 import _common as common
+from masem import _linalg as common
+from masem.data import matrices as study_matrices
 from masem.tssem.stage1 import fem as stage1_fem
 from masem.tssem.stage1 import rem as stage1_rem
 from masem.effects import olkin_siotani, vechs_indices
@@ -96,8 +97,8 @@ def _missing_studies(rng: np.random.Generator, k: int, p: int) -> tuple[list[np.
 def test_padded_batch_equals_one_batch_per_pattern(monkeypatch, re_type):
     rng = np.random.default_rng(11)
     matrices, n = _missing_studies(rng, 30, 4)
-    data = common.prepare_studies(matrices, n, None)
-    acov = olkin_siotani(common.weighted_mean_matrix(data))
+    data = study_matrices.prepare_studies(matrices, n, None)
+    acov = olkin_siotani(study_matrices.weighted_mean_matrix(data))
     monkeypatch.setattr(stage1_rem, "BATCH_OVERHEAD", 10**9)  # always pad
     padded = stage1_rem.REMObjective(data, acov, re_type)
     monkeypatch.setattr(stage1_rem, "BATCH_OVERHEAD", 0)  # never pad
@@ -164,7 +165,7 @@ def test_vectorised_screen_finds_the_study_the_per_study_check_words(change, fra
     good = np.array([[1.0, 0.3, 0.2], [0.3, 1.0, 0.4], [0.2, 0.4, 1.0]])
     stack = np.stack([good, good.copy(), good.copy()])
     change(stack[1])
-    assert common._flag_invalid(stack).tolist() == [False, True, False]
+    assert study_matrices._flag_invalid(stack).tolist() == [False, True, False]
     with pytest.raises(masem.DataError, match=r"matrices\[1\]") as info:
         masem.tssem1(list(stack), [100, 120, 90])
     assert fragment in str(info.value)

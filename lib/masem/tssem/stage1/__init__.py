@@ -2,8 +2,8 @@
 
 :mod:`masem.tssem.stage1.pooling` holds the public functions and results; the estimators are
 :mod:`~masem.tssem.stage1.rem` (multivariate random-effects model) and
-:mod:`~masem.tssem.stage1.fem` (multi-group ML), on the shared input checks and Newton optimiser
-of the private :mod:`~masem.tssem.stage1._common`.
+:mod:`~masem.tssem.stage1.fem` (multi-group ML), on the input checks of :mod:`masem.data.matrices`
+and the Newton optimiser of :mod:`masem._linalg`.
 """
 
 from masem.tssem.stage1.pooling import TSSEM1Result, UniRResult, tssem1, uni_r

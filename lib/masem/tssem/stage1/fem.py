@@ -19,16 +19,10 @@ import numpy as np
 from scipy import optimize, special
 from scipy.linalg import cho_factor, cho_solve
 
+from masem._linalg import Optimum, newton_minimize, patterns
+from masem.data.matrices import StudyData, smallest_eigenvalues, weighted_mean_matrix
 from masem.effects import vechs, vechs_indices, vechs_inverse
 from masem.errors import DataError
-from masem.tssem.stage1._common import (
-    Optimum,
-    StudyData,
-    newton_minimize,
-    patterns,
-    smallest_eigenvalues,
-    weighted_mean_matrix,
-)
 
 # A study matrix whose smallest eigenvalue is below this is treated as not positive definite.
 PD_TOL = 1e-8

@@ -18,15 +18,15 @@ import pandas as pd
 from scipy import stats
 
 from masem._util import check_level, choose, deprecated, frozen, tail
-from masem.effects import vechs_indices, vechs_inverse, vechs_labels
-from masem.errors import ConvergenceWarning, ModelError
-from masem.tssem.stage1._common import (
+from masem.data.matrices import (
     StudyData,
     cell_counts,
     prepare_studies,
     smallest_eigenvalues,
     symmetric_frame,
 )
+from masem.effects import vechs_indices, vechs_inverse, vechs_labels
+from masem.errors import ConvergenceWarning, ModelError
 from masem.tssem.stage1.fem import PD_TOL, fit_fem
 from masem.tssem.stage1.rem import AT_BOUND, TAU2_LOWER, fit_rem, q_pvalue
 

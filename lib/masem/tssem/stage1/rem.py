@@ -19,19 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from masem.effects import olkin_siotani, vechs
-from masem.errors import DataError
-from masem.tssem.stage1._common import (
+from masem._linalg import (
     DenseHessian,
     Optimum,
     ScoringFallbackHessian,
-    StudyData,
     newton_minimize,
     patterns,
-    prepare_studies,
     spd_inverses,
-    weighted_mean_matrix,
 )
+from masem.data.matrices import StudyData, prepare_studies, weighted_mean_matrix
+from masem.effects import olkin_siotani, vechs
+from masem.errors import DataError
 
 TAU2_LOWER = 1e-10  # metaSEM's RE.lbound: the lower bound of the tau2 (diagonal) parameters
 AT_BOUND = 100 * TAU2_LOWER  # a tau2 below this is reported as on its bound
