@@ -2,16 +2,19 @@
 
 The population is a recursive structural model of standardised (true-score) variables
 (``data/population/<level>_model.csv``) whose implied correlation matrix reproduces the published
-anchors exactly; moderators shift single paths (``moderators.csv``). Each simulated primary study
-draws its own true matrix (population + random effects on Fisher's z), then item-level data:
-every construct is measured by a scale of several items with study-specific loadings, so the
-scale scores' correlations are attenuated by unreliability exactly as in real studies, and
-Cronbach's alpha is computed from the items (pingouin). Publication selection on one relation
-creates a documented small-study effect. See ``data/population/README.md`` and ``data/README.md``.
+anchors exactly; study characteristics change single paths (``moderators.csv``: a shift per
+category, or a slope per unit of a continuous moderator such as the individualism score). Each
+simulated primary study draws its own true matrix (population + random effects on Fisher's z),
+then item-level data: every construct is measured by a scale of several items with study-specific
+loadings, so the scale scores' correlations are attenuated by unreliability exactly as in real
+studies, and Cronbach's alpha is computed from the items (pingouin). Publication selection on one
+relation creates a documented small-study effect. See ``data/population/README.md`` and
+``data/README.md``.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,20 +37,27 @@ __all__ = [
 
 LEVELS = ("individual", "team")
 CODEBOOK_COLUMNS = ("code", "name", "level", "role", "description", "service_practices")
-_STUDY_MODERATORS = (
-    "industry",
-    "culture",
-    "country",
-    "setting",
-    "empowerment_measure",
-    "empowerment_scores",
-)
+# Study columns a moderators.csv row may name: text columns take categorical rows, numeric
+# columns continuous ones.
+_STUDY_MODERATORS = {
+    "industry": "categorical",
+    "culture": "categorical",
+    "country": "categorical",
+    "setting": "categorical",
+    "empowerment_measure": "categorical",
+    "empowerment_scores": "categorical",
+    "year": "continuous",
+    "individualism": "continuous",
+    "customer_contact": "continuous",
+}
 # A study's true matrix and its rounded observed matrix must be comfortably positive definite so
 # that the loader (and every estimator) accepts it; these floors are far below typical values.
 _MIN_EIG_TRUE = 0.01
 _MIN_EIG_OBSERVED = 1e-3
 _MAX_DRAWS = 1000
 _MAX_SWEEPS = 1000
+# Moderated matrices kept per Population (see Population.implied).
+_CACHE_SIZE = 4096
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,12 +136,15 @@ class Population:
         ``items_max`` (scale length), ``weight`` and ``service_weight`` (relative chance that a
         study in another / a service industry measures the construct).
     rho : pandas.DataFrame
-        The model-implied true-score correlation matrix, published anchors exact.
+        The model-implied true-score correlation matrix, published anchors exact (every
+        continuous moderator at its ``center``, no categorical shift).
     model : pandas.DataFrame
         The structural model as read (``lhs``, ``op``, ``rhs``, ``value``, ``note``).
     moderators : pandas.DataFrame
-        Path shifts by study characteristic (``moderator``, ``category``, ``lhs``, ``op``,
-        ``rhs``, ``shift``, ``note``).
+        How study characteristics change single paths (``moderator``, ``category``, ``center``,
+        ``per``, ``lhs``, ``op``, ``rhs``, ``shift``, ``note``): a categorical row (``category``
+        given) adds ``shift`` to the path in studies of that category; a continuous row (no
+        category) adds ``shift`` per ``per`` units of the moderator above ``center``.
     """
 
     level: str
@@ -161,7 +174,9 @@ class Population:
 
     @property
     def moderators(self) -> pd.DataFrame:
-        """The moderator shifts of single paths (moderators.csv)."""
+        """The moderator rows of single paths (moderators.csv); ``center`` and ``per`` are NaN
+        for categorical rows.
+        """
         return self._moderators.copy()
 
     @property
@@ -169,40 +184,82 @@ class Population:
         """Construct codes in codebook order."""
         return list(self._constructs["code"])
 
-    def implied(self, moderators: Mapping[str, str] | None = None) -> pd.DataFrame:
+    def implied(self, moderators: Mapping[str, str | float] | None = None) -> pd.DataFrame:
         """True-score correlation matrix for studies with the given characteristics.
 
         Parameters
         ----------
         moderators : mapping, optional
-            Study characteristics, e.g. ``{"industry": "service", "culture": "collectivist"}``.
-            Each matching row of ``moderators.csv`` adds its ``shift`` to a path coefficient;
-            residual variances are then reset so that every variable keeps unit variance. With
-            no moderators this is :attr:`rho`.
+            Study characteristics, e.g. ``{"industry": "service"}`` for a categorical moderator
+            or ``{"individualism": 91, "customer_contact": 0.8}`` for continuous ones. Each
+            matching row of ``moderators.csv`` changes its path: a categorical row adds its
+            ``shift``, a continuous row ``shift * (value - center) / per``; residual variances
+            are then reset so that every variable keeps unit variance. A continuous moderator
+            left out stands at its ``center``; with no moderators this is :attr:`rho`.
 
         Returns
         -------
         pandas.DataFrame
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> float(pop.implied({"industry": "service"}).loc["Y", "M"].round(2))
+        0.4
         """
-        key = tuple(sorted((moderators or {}).items()))
-        known = self._moderators.groupby("moderator")["category"].agg(set).to_dict()
-        for name, category in key:
-            if category not in known.get(name, set()):
-                raise DataError(
-                    f"moderator {name!r} = {category!r} is not in moderators.csv for level "
-                    f"{self.level!r}; known: { ({k: sorted(v) for k, v in known.items()}) }."
-                )
+        delta = self._path_shifts(moderators or {})
+        if not delta:
+            return self.rho
+        key = tuple(sorted(delta.items()))
         if key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                # Continuous moderators give (almost) every study its own matrix; a bounded
+                # cache keeps the repeated ones without growing with the number of studies.
+                self._cache.clear()
             A = self._paths.copy()
-            index = {c: i for i, c in enumerate(self.variables)}
-            for name, category in key:
-                mods = self._moderators
-                rows = mods[(mods["moderator"] == name) & (mods["category"] == category)]
-                for lhs, rhs, shift in zip(rows["lhs"], rows["rhs"], rows["shift"]):
-                    A[index[lhs], index[rhs]] += shift
+            for (i, j), shift in delta.items():
+                A[i, j] += shift
             sigma, _ = _implied(A, self._corr, self._endogenous, None, self.variables)
-            self._cache[key] = pd.DataFrame(sigma, index=self.variables, columns=self.variables)
-        return self._cache[key].copy()
+            self._cache[key] = sigma
+        return pd.DataFrame(self._cache[key], index=self.variables, columns=self.variables)
+
+    def _path_shifts(self, moderators: Mapping[str, str | float]) -> dict[tuple[int, int], float]:
+        """Total change of each moderated path (row, column of A) for the given study."""
+        mods = self._moderators
+        continuous = mods["category"] == ""
+        known = mods[~continuous].groupby("moderator")["category"].agg(set).to_dict()
+        numeric = set(mods.loc[continuous, "moderator"])
+        for name, value in moderators.items():
+            if name in numeric:
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                    raise DataError(
+                        f"moderator {name!r} is continuous in moderators.csv for level "
+                        f"{self.level!r}; give a number, not {value!r}."
+                    )
+                if not np.isfinite(float(value)):
+                    raise DataError(f"moderator {name!r} must be finite, got {value!r}.")
+            elif value not in known.get(name, set()):
+                raise DataError(
+                    f"moderator {name!r} = {value!r} is not in moderators.csv for level "
+                    f"{self.level!r}; known: { ({k: sorted(v) for k, v in known.items()}) }, "
+                    f"continuous: {sorted(numeric)}."
+                )
+        index = {c: i for i, c in enumerate(self.variables)}
+        delta: dict[tuple[int, int], float] = {}
+        for row in mods.itertuples(index=False):
+            if row.moderator not in moderators:
+                continue
+            value = moderators[row.moderator]
+            if row.category == "":
+                shift = row.shift * (float(value) - row.center) / row.per
+            elif value == row.category:
+                shift = row.shift
+            else:
+                continue
+            cell = (index[row.lhs], index[row.rhs])
+            delta[cell] = delta.get(cell, 0.0) + shift
+        return {cell: shift for cell, shift in delta.items() if shift != 0.0}
 
     def summary(self) -> pd.DataFrame:
         """One row per pair in codebook order: var1, var2, rho, provenance, source."""
@@ -414,10 +471,16 @@ def _parse_model(
 
 
 def _read_moderators(path: Path, level: str, codes: list[str], paths: np.ndarray) -> pd.DataFrame:
+    """The moderator rows of one level; ``center`` and ``per`` (optional columns) are NaN for
+    categorical rows and required numbers for continuous ones (rows without a category).
+    """
     frame = _read_csv(path, ("level", "moderator", "category", "lhs", "op", "rhs", "shift", "note"))
+    for optional in ("center", "per"):
+        if optional not in frame.columns:
+            frame[optional] = ""
     frame = frame[frame["level"] == level]
     index = {c: i for i, c in enumerate(codes)}
-    shifts = []
+    shifts, centers, pers = [], [], []
     for row in frame.index:
         lhs, op, rhs = frame.at[row, "lhs"], frame.at[row, "op"], frame.at[row, "rhs"]
         if op != "~" or lhs not in index or rhs not in index or not paths[index[lhs], index[rhs]]:
@@ -426,7 +489,33 @@ def _read_moderators(path: Path, level: str, codes: list[str], paths: np.ndarray
                 f"{level}_model.csv."
             )
         shifts.append(_number(path, frame, "shift", row))
-    return frame.assign(shift=shifts).reset_index(drop=True)
+        if frame.at[row, "category"] == "":
+            centers.append(_number(path, frame, "center", row))
+            pers.append(_number(path, frame, "per", row))
+            if not pers[-1] > 0:
+                raise DataError(
+                    f"{path}, line {row + 2}: column 'per' has value '{frame.at[row, 'per']}'; "
+                    "a continuous moderator's unit must be a positive number."
+                )
+        elif frame.at[row, "center"] != "" or frame.at[row, "per"] != "":
+            raise DataError(
+                f"{path}, line {row + 2}: moderator '{frame.at[row, 'moderator']}' has the "
+                f"category '{frame.at[row, 'category']}' and a center or per; leave them empty "
+                "for a categorical row, or the category empty for a continuous one."
+            )
+        else:
+            centers.append(np.nan)
+            pers.append(np.nan)
+    frame = frame.assign(shift=shifts, center=centers, per=pers)
+    kinds = frame.groupby("moderator")["category"].agg(lambda c: {v == "" for v in c})
+    mixed = sorted(name for name, kind in kinds.items() if len(kind) > 1)
+    if mixed:
+        raise DataError(
+            f"{path}: moderator(s) {mixed} have rows with and without a category; a moderator is "
+            "either categorical (every row names a category) or continuous (no row does)."
+        )
+    columns = ["level", "moderator", "category", "center", "per", "lhs", "op", "rhs", "shift"]
+    return frame[columns + ["note"]].reset_index(drop=True)
 
 
 def write_population(population: Population, folder: str | Path) -> Path:
@@ -498,7 +587,9 @@ class StudyDesign:
     others: tuple[tuple[int, float], ...]  # number of further constructs and its probability
     service_share: float
     settings: Mapping[str, tuple[str, ...]]
-    countries: tuple[tuple[str, str, float], ...]  # country, culture, weight
+    countries: tuple[tuple[str, int, float], ...]  # country, individualism score, weight
+    individualist_min: float  # culture = "individualist" when the score is at least this
+    contact: Mapping[str, tuple[float, float]]  # customer contact share ~ Beta(a, b) by industry
     years: tuple[int, int]
     tau: float  # SD of study random effects on Fisher's z, every cell
     reliability: tuple[float, float]  # target reliability = low + (high - low) * Beta(a, b)
@@ -515,22 +606,26 @@ class StudyDesign:
 
 _CORE = ("HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "STR", "TI", "TP", "SERV", "CSAT")
 _DIMS = ("PE_MEA", "PE_COM", "PE_SDT", "PE_IMP")
+# Hofstede's individualism index (IDV, 0-100) of each country as published in Hofstede,
+# Hofstede & Minkov (2010, ch. 4); weights: the illustrative share of studies from that country.
 _COUNTRIES = (
-    ("USA", "individualist", 30.0),
-    ("UK", "individualist", 6.0),
-    ("Canada", "individualist", 5.0),
-    ("Australia", "individualist", 4.0),
-    ("Netherlands", "individualist", 3.0),
-    ("Germany", "individualist", 3.0),
-    ("China", "collectivist", 18.0),
-    ("Taiwan", "collectivist", 5.0),
-    ("South Korea", "collectivist", 5.0),
-    ("India", "collectivist", 5.0),
-    ("Singapore", "collectivist", 3.0),
-    ("Malaysia", "collectivist", 3.0),
-    ("Pakistan", "collectivist", 3.0),
-    ("Turkey", "collectivist", 3.0),
+    ("USA", 91, 30.0),
+    ("UK", 89, 6.0),
+    ("Canada", 80, 5.0),
+    ("Australia", 90, 4.0),
+    ("Netherlands", 80, 3.0),
+    ("Germany", 67, 3.0),
+    ("China", 20, 18.0),
+    ("Taiwan", 17, 5.0),
+    ("South Korea", 18, 5.0),
+    ("India", 48, 5.0),
+    ("Singapore", 20, 3.0),
+    ("Malaysia", 26, 3.0),
+    ("Pakistan", 14, 3.0),
+    ("Turkey", 37, 3.0),
 )
+# Share of the job spent in customer contact: mean .7 in service industries, .3 in others.
+_CONTACT = {"service": (7.0, 3.0), "other": (3.0, 7.0)}
 _SETTINGS = {
     "service": ("hotel", "bank", "call centre", "retail", "restaurant", "hospital"),
     "other": (
@@ -559,6 +654,8 @@ _DESIGNS = {
         service_share=0.5,
         settings=_SETTINGS,
         countries=_COUNTRIES,
+        individualist_min=50.0,
+        contact=_CONTACT,
         years=(1995, 2024),
         tau=0.08,
         reliability=(0.70, 0.95),
@@ -592,6 +689,8 @@ _DESIGNS = {
         service_share=0.5,
         settings=_SETTINGS,
         countries=_COUNTRIES,
+        individualist_min=50.0,
+        contact=_CONTACT,
         years=(1995, 2024),
         tau=0.08,
         reliability=(0.70, 0.95),
@@ -670,9 +769,14 @@ def _draw_designs(
     slots = []
     for _ in range(k):
         year = int(_choice(rng, tuple(years), list(years - years[0] + 1.0)))
-        country, culture, _w = _choice(rng, design.countries, [c[2] for c in design.countries])
+        country, individualism, _w = _choice(
+            rng, design.countries, [c[2] for c in design.countries]
+        )
+        culture = "individualist" if individualism >= design.individualist_min else "collectivist"
         industry = "service" if rng.random() < design.service_share else "other"
         setting = _choice(rng, design.settings[industry], [1.0] * len(design.settings[industry]))
+        # Two decimals, as the share is written to studies.csv: the true matrix uses that value.
+        contact = round(float(rng.beta(*design.contact[industry])), 2) + 0.0
         scores = _choice(
             rng, tuple(r[0] for r in design.reporting), [r[1] for r in design.reporting]
         )
@@ -700,9 +804,11 @@ def _draw_designs(
             {
                 "year": year,
                 "country": country,
+                "individualism": individualism,
                 "culture": culture,
                 "industry": industry,
                 "setting": setting,
+                "customer_contact": contact,
                 "empowerment_measure": measure,
                 "empowerment_scores": scores,
                 "measured": measured,
@@ -869,12 +975,14 @@ def simulate_database(
 
     Notes
     -----
-    1. Study slots: year, country (and its culture), industry and setting, the empowerment
-       scores reported (overall / dimensions / both / none) and measure, and 2-7 further
-       constructs drawn with the codebook weights of the industry. Coverage rules of the design
-       are then met by adding constructs to the studies that measure fewest.
+    1. Study slots: year, country (its individualism score and, from the score, its culture),
+       industry, setting and share of customer contact (a Beta draw by industry), the
+       empowerment scores reported (overall / dimensions / both / none) and measure, and 2-7
+       further constructs drawn with the codebook weights of the industry. Coverage rules of the
+       design are then met by adding constructs to the studies that measure fewest.
     2. Each slot draws n (truncated lognormal) and whether it is published, then a sample: its
-       true matrix is the moderated population (:meth:`Population.implied`) plus N(0, tau^2)
+       true matrix is the population at the study's moderator values
+       (:meth:`Population.implied`: its paths change with the true slopes) plus N(0, tau^2)
        random effects on every Fisher-z cell, redrawn until positive definite (Hedges & Vevea,
        1998); item-level data give the observed r of the scale scores and Cronbach's (1951)
        alpha of each scale (:func:`_simulate_sample`).
@@ -893,6 +1001,8 @@ def simulate_database(
     detected by a simple, graphical test. *BMJ*, 315, 629-634.
     Hedges, L. V., & Vevea, J. L. (1998). Fixed- and random-effects models in meta-analysis.
     *Psychological Methods*, 3, 486-504.
+    Hofstede, G., Hofstede, G. J., & Minkov, M. (2010). *Cultures and organizations: Software
+    of the mind* (3rd ed.). McGraw-Hill (the individualism scores of the default design).
     Rosenthal, R. (1979). The "file drawer problem" and tolerance for null results.
     *Psychological Bulletin*, 86, 638-641.
     Spearman, C. (1904). The proof and measurement of association between two things.
@@ -973,21 +1083,29 @@ def _simulation_inputs(population, level, n_studies, seed, design) -> tuple:
         raise DataError(f"n_studies must be a positive integer, got {n_studies!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}.")
-    moderator_names = sorted(set(pop.moderators["moderator"]))
-    unknown = sorted(set(moderator_names) - set(_STUDY_MODERATORS))
-    if unknown:
-        raise ModelError(
-            f"moderators.csv uses {unknown}; moderators must be study columns {_STUDY_MODERATORS}."
-        )
+    mods = pop.moderators
+    moderator_names = sorted(set(mods["moderator"]))
+    for name in moderator_names:
+        continuous = (mods.loc[mods["moderator"] == name, "category"] == "").all()
+        kind = "continuous" if continuous else "categorical"
+        if _STUDY_MODERATORS.get(name) != kind:
+            columns = [f"{c} ({k})" for c, k in _STUDY_MODERATORS.items()]
+            raise ModelError(
+                f"moderators.csv has the {kind} moderator {name!r}; a simulated study has the "
+                f"columns {columns}: name one of them, with a category for a categorical column "
+                "and center / per for a continuous one."
+            )
     return pop, design, n_studies, moderator_names
 
 
 _SLOT_COLUMNS = (
     "year",
     "country",
+    "individualism",
     "culture",
     "industry",
     "setting",
+    "customer_contact",
     "empowerment_measure",
     "empowerment_scores",
 )
