@@ -105,9 +105,9 @@ FITTED: dict[str, Callable[[], object]] = {
     "subgroups": _subgroups,
     "multigroup": lambda: masem.tssem2_multigroup(_subgroups(), BUNDLED_MODEL),
     "population": lambda: masem.read_population(ROOT / "data" / "population", "individual"),
-    "population without moderators": lambda: masem.without_moderators(
-        masem.read_population(ROOT / "data" / "population", "individual")
-    ),
+    "population without moderators": lambda: masem.read_population(
+        ROOT / "data" / "population", "individual"
+    ).without_moderators(),
 }
 
 D, M = masem.DataError, masem.ModelError

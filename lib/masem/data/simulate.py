@@ -7,13 +7,15 @@ category, or a slope per unit of a continuous moderator such as the individualis
 simulated primary study draws its own true matrix (population + random effects on Fisher's z),
 then item-level data: every construct is measured by a scale of several items with study-specific
 loadings, so the scale scores' correlations are attenuated by unreliability exactly as in real
-studies, and Cronbach's alpha is computed from the items (pingouin). Publication selection on one
-relation creates a documented small-study effect. See ``data/population/README.md`` and
-``data/README.md``.
+studies, and Cronbach's alpha is computed from the items (or both statistics are drawn from the
+Wishart distribution of the items' sample covariance, for fast simulation studies). Publication
+selection on one relation creates a documented small-study effect. See
+``data/population/README.md`` and ``data/README.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from masem._util import frozen
+from masem._util import choose, frozen
 from masem.data.database import StudyDatabase
 from masem.errors import DataError, ModelError
 
@@ -56,6 +58,7 @@ _MIN_EIG_TRUE = 0.01
 _MIN_EIG_OBSERVED = 1e-3
 _MAX_DRAWS = 1000
 _MAX_SWEEPS = 1000
+_GENERATORS = ("items", "statistics")
 # Moderated matrices kept per Population (see Population.implied).
 _CACHE_SIZE = 4096
 
@@ -156,6 +159,7 @@ class Population:
     _corr: np.ndarray
     _endogenous: np.ndarray
     _cache: dict = field(default_factory=dict)
+    _index: dict = field(default_factory=dict)
 
     @property
     def constructs(self) -> pd.DataFrame:
@@ -208,11 +212,19 @@ class Population:
         >>> float(pop.implied({"industry": "service"}).loc["Y", "M"].round(2))
         0.4
         """
-        delta = self._path_shifts(moderators or {})
-        if not delta:
-            return self.rho
+        return pd.DataFrame(
+            self._implied_array(moderators or {}).copy(),
+            index=self.variables,
+            columns=self.variables,
+        )
+
+    def _implied_array(self, moderators: Mapping[str, str | float]) -> np.ndarray:
+        """:meth:`implied` as a read-only array (the simulation asks once per study)."""
+        delta = self._path_shifts(moderators)
         key = tuple(sorted(delta.items()))
-        if key not in self._cache:
+        if not delta and key not in self._cache:
+            self._cache[key] = frozen(self._rho.to_numpy())  # the anchors exact
+        elif key not in self._cache:
             if len(self._cache) >= _CACHE_SIZE:
                 # Continuous moderators give (almost) every study its own matrix; a bounded
                 # cache keeps the repeated ones without growing with the number of studies.
@@ -221,15 +233,78 @@ class Population:
             for (i, j), shift in delta.items():
                 A[i, j] += shift
             sigma, _ = _implied(A, self._corr, self._endogenous, None, self.variables)
-            self._cache[key] = sigma
-        return pd.DataFrame(self._cache[key], index=self.variables, columns=self.variables)
+            self._cache[key] = frozen(sigma)
+        return self._cache[key]
+
+    def without_moderators(self) -> Population:
+        """The same population model with no moderator rows: every study shares :attr:`rho`.
+
+        Returns
+        -------
+        Population
+            A new object; this one is unchanged.
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> len(pop.moderators), len(pop.without_moderators().moderators)
+        (2, 0)
+        """
+        return self.with_moderators(self._moderators.iloc[0:0])
+
+    def with_moderators(self, moderators: pd.DataFrame) -> Population:
+        """The same population model with another moderator table.
+
+        Parameters
+        ----------
+        moderators : pandas.DataFrame
+            Rows as in ``moderators.csv`` (columns ``level``, ``moderator``, ``category``,
+            ``lhs``, ``op``, ``rhs``, ``shift``, ``note``, and ``center`` and ``per`` for
+            continuous moderators), e.g. :attr:`moderators` with some rows changed or left out;
+            rows of other levels are ignored. Checked as :func:`read_population` checks the
+            file.
+
+        Returns
+        -------
+        Population
+            A new object with an empty cache of moderated matrices; this one is unchanged.
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> stronger = pop.moderators.assign(shift=lambda t: 2 * t["shift"])
+        >>> stronger_pop = pop.with_moderators(stronger)
+        >>> float(stronger_pop.implied({"industry": "service"}).loc["Y", "M"].round(2))
+        0.5
+        """
+        if not isinstance(moderators, pd.DataFrame):
+            raise DataError(
+                "moderators must be a DataFrame with the columns of moderators.csv, got "
+                f"{type(moderators).__name__}."
+            )
+        missing = [c for c in _MODERATOR_COLUMNS if c not in moderators.columns]
+        if missing:
+            raise DataError(
+                f"the moderator table lacks the column(s) {missing}; required: "
+                f"{list(_MODERATOR_COLUMNS)} (and center, per for continuous moderators)."
+            )
+        text = moderators.reset_index(drop=True).map(_as_text)
+        table = _moderator_table(
+            text,
+            lambda row: f"moderator table, row {row}",
+            "moderator table",
+            self.level,
+            self.variables,
+            self._paths,
+        )
+        return dataclasses.replace(self, _moderators=table, _cache={}, _index={})
 
     def _path_shifts(self, moderators: Mapping[str, str | float]) -> dict[tuple[int, int], float]:
         """Total change of each moderated path (row, column of A) for the given study."""
-        mods = self._moderators
-        continuous = mods["category"] == ""
-        known = mods[~continuous].groupby("moderator")["category"].agg(set).to_dict()
-        numeric = set(mods.loc[continuous, "moderator"])
+        numeric, categorical = self._moderator_rows()
+        delta: dict[tuple[int, int], float] = {}
         for name, value in moderators.items():
             if name in numeric:
                 if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -239,27 +314,38 @@ class Population:
                     )
                 if not np.isfinite(float(value)):
                     raise DataError(f"moderator {name!r} must be finite, got {value!r}.")
-            elif value not in known.get(name, set()):
+                changes = [(cell, slope * (float(value) - c)) for cell, slope, c in numeric[name]]
+            elif value in categorical.get(name, {}):
+                changes = categorical[name][value]
+            else:
+                known = {k: sorted(v) for k, v in categorical.items()}
                 raise DataError(
                     f"moderator {name!r} = {value!r} is not in moderators.csv for level "
-                    f"{self.level!r}; known: { ({k: sorted(v) for k, v in known.items()}) }, "
-                    f"continuous: {sorted(numeric)}."
+                    f"{self.level!r}; known: {known}, continuous: {sorted(numeric)}."
                 )
-        index = {c: i for i, c in enumerate(self.variables)}
-        delta: dict[tuple[int, int], float] = {}
-        for row in mods.itertuples(index=False):
-            if row.moderator not in moderators:
-                continue
-            value = moderators[row.moderator]
-            if row.category == "":
-                shift = row.shift * (float(value) - row.center) / row.per
-            elif value == row.category:
-                shift = row.shift
-            else:
-                continue
-            cell = (index[row.lhs], index[row.rhs])
-            delta[cell] = delta.get(cell, 0.0) + shift
+            for cell, shift in changes:
+                delta[cell] = delta.get(cell, 0.0) + shift
         return {cell: shift for cell, shift in delta.items() if shift != 0.0}
+
+    def _moderator_rows(self) -> tuple[dict, dict]:
+        """The moderator table as lookups, built once: continuous name -> [(cell, slope per unit,
+        center)], categorical name -> {category: [(cell, shift)]}.
+        """
+        if "rows" not in self._index:
+            index = {c: i for i, c in enumerate(self.variables)}
+            numeric: dict[str, list] = {}
+            categorical: dict[str, dict[str, list]] = {}
+            for row in self._moderators.itertuples(index=False):
+                cell = (index[row.lhs], index[row.rhs])
+                if row.category == "":
+                    numeric.setdefault(row.moderator, []).append(
+                        (cell, row.shift / row.per, row.center)
+                    )
+                else:
+                    group = categorical.setdefault(row.moderator, {})
+                    group.setdefault(row.category, []).append((cell, row.shift))
+            self._index["rows"] = (numeric, categorical)
+        return self._index["rows"]
 
     def summary(self) -> pd.DataFrame:
         """One row per pair in codebook order: var1, var2, rho, provenance, source."""
@@ -470,36 +556,64 @@ def _parse_model(
     return paths, corr, endogenous, np.array(anchor_rows, dtype=float).reshape(-1, 3)
 
 
+_MODERATOR_COLUMNS = ("level", "moderator", "category", "lhs", "op", "rhs", "shift", "note")
+
+
 def _read_moderators(path: Path, level: str, codes: list[str], paths: np.ndarray) -> pd.DataFrame:
-    """The moderator rows of one level; ``center`` and ``per`` (optional columns) are NaN for
-    categorical rows and required numbers for continuous ones (rows without a category).
+    """The moderator rows of one level, read from ``moderators.csv`` (:func:`_moderator_table`)."""
+    frame = _read_csv(path, _MODERATOR_COLUMNS)
+    return _moderator_table(
+        frame, lambda row: f"{path}, line {row + 2}", str(path), level, codes, paths
+    )
+
+
+def _moderator_table(
+    frame: pd.DataFrame, locate, source: str, level: str, codes: list[str], paths: np.ndarray
+) -> pd.DataFrame:
+    """The checked moderator rows of one level, from text cells as moderators.csv holds them.
+
+    ``center`` and ``per`` (optional columns) are NaN for categorical rows and required numbers
+    for continuous ones (rows without a category); ``locate(row)`` names a row in messages.
     """
-    frame = _read_csv(path, ("level", "moderator", "category", "lhs", "op", "rhs", "shift", "note"))
+    frame = frame.copy()
     for optional in ("center", "per"):
         if optional not in frame.columns:
             frame[optional] = ""
     frame = frame[frame["level"] == level]
     index = {c: i for i, c in enumerate(codes)}
     shifts, centers, pers = [], [], []
+
+    def number(col: str, row: int) -> float:
+        text = frame.at[row, col]
+        try:
+            value = float(text)
+        except ValueError:
+            value = np.nan
+        if not np.isfinite(value):
+            raise DataError(
+                f"{locate(row)}: column '{col}' has value '{text}', which is not a number."
+            )
+        return value
+
     for row in frame.index:
         lhs, op, rhs = frame.at[row, "lhs"], frame.at[row, "op"], frame.at[row, "rhs"]
         if op != "~" or lhs not in index or rhs not in index or not paths[index[lhs], index[rhs]]:
             raise ModelError(
-                f"{path}, line {row + 2}: the shift of {lhs} {op} {rhs} must name a path '~' of "
+                f"{locate(row)}: the shift of {lhs} {op} {rhs} must name a path '~' of "
                 f"{level}_model.csv."
             )
-        shifts.append(_number(path, frame, "shift", row))
+        shifts.append(number("shift", row))
         if frame.at[row, "category"] == "":
-            centers.append(_number(path, frame, "center", row))
-            pers.append(_number(path, frame, "per", row))
+            centers.append(number("center", row))
+            pers.append(number("per", row))
             if not pers[-1] > 0:
                 raise DataError(
-                    f"{path}, line {row + 2}: column 'per' has value '{frame.at[row, 'per']}'; "
+                    f"{locate(row)}: column 'per' has value '{frame.at[row, 'per']}'; "
                     "a continuous moderator's unit must be a positive number."
                 )
         elif frame.at[row, "center"] != "" or frame.at[row, "per"] != "":
             raise DataError(
-                f"{path}, line {row + 2}: moderator '{frame.at[row, 'moderator']}' has the "
+                f"{locate(row)}: moderator '{frame.at[row, 'moderator']}' has the "
                 f"category '{frame.at[row, 'category']}' and a center or per; leave them empty "
                 "for a categorical row, or the category empty for a continuous one."
             )
@@ -511,11 +625,20 @@ def _read_moderators(path: Path, level: str, codes: list[str], paths: np.ndarray
     mixed = sorted(name for name, kind in kinds.items() if len(kind) > 1)
     if mixed:
         raise DataError(
-            f"{path}: moderator(s) {mixed} have rows with and without a category; a moderator is "
-            "either categorical (every row names a category) or continuous (no row does)."
+            f"{source}: moderator(s) {mixed} have rows with and without a category; a moderator "
+            "is either categorical (every row names a category) or continuous (no row does)."
         )
     columns = ["level", "moderator", "category", "center", "per", "lhs", "op", "rhs", "shift"]
     return frame[columns + ["note"]].reset_index(drop=True)
+
+
+def _as_text(value: object) -> str:
+    """A cell of a moderator table as moderators.csv would hold it (empty for a missing value;
+    ``repr`` keeps a float exact).
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, numbers.Real) else str(value)
 
 
 def write_population(population: Population, folder: str | Path) -> Path:
@@ -886,14 +1009,24 @@ def _three_decimals(values: np.ndarray) -> np.ndarray:
 
 
 def _simulate_sample(
-    rng: np.random.Generator, truth: np.ndarray, items: np.ndarray, n: int, design: StudyDesign
+    rng: np.random.Generator,
+    truth: np.ndarray,
+    items: np.ndarray,
+    n: int,
+    design: StudyDesign,
+    generator: str = "items",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Item-level data of one study: observed scale-score correlations and Cronbach's alphas.
+    """One study's observed scale-score correlations and Cronbach's alphas.
 
     Each construct j is measured by ``items[j]`` congeneric items x = lambda T_j + e with the
     common loading that gives a target reliability rel (Spearman-Brown: item r = rel / (m - (m - 1)
     rel)), jittered per item. Scale scores are item means, so their correlations are attenuated
     by unreliability as in classical test theory (Spearman, 1904; Lord & Novick, 1968).
+
+    ``generator="items"`` draws the n x K item responses and computes both statistics from them;
+    ``"statistics"`` draws the items' sample covariance matrix itself from its Wishart
+    distribution (:func:`_sample_covariance`), which has the same joint distribution of the
+    correlations and alphas (both are functions of it) at a cost that does not grow with n.
     """
     m = len(truth)
     low, high = design.reliability
@@ -904,17 +1037,54 @@ def _simulate_sample(
         -design.loading_jitter, design.loading_jitter, size=owner.size
     )
     lam = np.clip(lam, 0.3, 0.97)
-    true_scores = rng.standard_normal((n, m)) @ np.linalg.cholesky(truth).T
-    x = true_scores[:, owner] * lam + rng.standard_normal((n, owner.size)) * np.sqrt(1 - lam**2)
     averaging = np.zeros((owner.size, m))
     averaging[np.arange(owner.size), owner] = 1.0 / items[owner]
-    observed = np.corrcoef(x @ averaging, rowvar=False)
-    # pingouin takes ~2.5 s to import; importing it here keeps `import masem` (and every joblib
-    # worker of the bootstrap) fast for users who never simulate data.
-    import pingouin as pg
+    if generator == "items":
+        true_scores = rng.standard_normal((n, m)) @ np.linalg.cholesky(truth).T
+        x = true_scores[:, owner] * lam + rng.standard_normal((n, owner.size)) * np.sqrt(1 - lam**2)
+        observed = np.corrcoef(x @ averaging, rowvar=False)
+        covariance = np.cov(x, rowvar=False)
+    else:
+        sigma = np.outer(lam, lam) * truth[np.ix_(owner, owner)]
+        np.fill_diagonal(sigma, 1.0)
+        covariance = _sample_covariance(rng, sigma, n)
+        scales = averaging.T @ covariance @ averaging
+        sd = np.sqrt(np.diag(scales))
+        observed = scales / np.outer(sd, sd)
+    return observed, _cronbach_alpha(covariance, owner, m)
 
-    alphas = np.array([pg.cronbach_alpha(data=pd.DataFrame(x[:, owner == j]))[0] for j in range(m)])
-    return observed, alphas
+
+def _cronbach_alpha(covariance: np.ndarray, owner: np.ndarray, m: int) -> np.ndarray:
+    """Cronbach's (1951) alpha of each scale from the items' sample covariance matrix:
+    k / (k - 1) (1 - sum of the item variances / variance of the item sum), the formula of
+    ``pingouin.cronbach_alpha`` without its data frame, for all scales at once.
+    """
+    k = np.bincount(owner, minlength=m)
+    members = (owner[:, None] == np.arange(m)).astype(float)
+    item_variances = np.diag(covariance) @ members
+    sum_variance = np.einsum("ij,ik,jk->k", covariance, members, members)
+    return k / (k - 1) * (1.0 - item_variances / sum_variance)
+
+
+def _sample_covariance(rng: np.random.Generator, sigma: np.ndarray, n: int) -> np.ndarray:
+    """The sample covariance matrix (divisor n - 1) of n normal observations with covariance
+    ``sigma``, drawn without the observations.
+
+    (n - 1) S follows the Wishart distribution W(sigma, n - 1); Bartlett's (1933) decomposition
+    draws it as L A A' L' with L the Cholesky factor of sigma and A lower triangular, A_ii the
+    square root of a chi-square with n - 1 - i degrees of freedom and N(0, 1) below the diagonal
+    (Anderson, 2003, sec. 7.2). With fewer observations than variables the matrix is singular and
+    the decomposition does not apply; then the observations themselves are drawn.
+    """
+    K = len(sigma)
+    L = np.linalg.cholesky(sigma)
+    if n - 1 < K:
+        x = rng.standard_normal((n, K)) @ L.T
+        return np.cov(x, rowvar=False)
+    A = np.tril(rng.standard_normal((K, K)), -1)
+    A[np.diag_indices(K)] = np.sqrt(rng.chisquare(n - 1 - np.arange(K)))
+    LA = L @ A
+    return LA @ LA.T / (n - 1)
 
 
 def _draw_sample(
@@ -924,6 +1094,7 @@ def _draw_sample(
     n: int,
     design: StudyDesign,
     selected: tuple[int, int] | None,
+    generator: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One study's reported matrix and alphas (three decimals), applying the file drawer.
 
@@ -931,7 +1102,7 @@ def _draw_sample(
     """
     for _ in range(_MAX_DRAWS):
         observed, alphas = _simulate_sample(
-            rng, _study_truth(rng, rho, design.tau), items, n, design
+            rng, _study_truth(rng, rho, design.tau), items, n, design, generator
         )
         a, b = np.triu_indices(len(rho), k=1)
         reported = np.eye(len(rho))
@@ -951,6 +1122,7 @@ def simulate_database(
     n_studies: int | None = None,
     seed: int = 2011,
     design: StudyDesign | None = None,
+    generator: str = "items",
 ) -> StudyDatabase:
     """Simulate a coded meta-analytic database of primary studies.
 
@@ -967,6 +1139,14 @@ def simulate_database(
         Seed of the ``numpy.random.Generator`` that drives every draw.
     design : StudyDesign, optional
         Default :func:`default_design` of the level.
+    generator : {"items", "statistics"}, default "items"
+        How a study's correlations and alphas are drawn. ``"items"`` (the bundled database):
+        item-level responses of n people, from which the scale scores' correlations and
+        Cronbach's alphas are computed. ``"statistics"`` (for simulation studies): the items'
+        sample covariance matrix is drawn from its Wishart distribution (Bartlett, 1933) and
+        both statistics are computed from it; their joint distribution is the same (for normal
+        items, exactly), the cost no longer grows with n, and the draws differ from
+        ``"items"`` for the same seed.
 
     Returns
     -------
@@ -984,8 +1164,9 @@ def simulate_database(
        true matrix is the population at the study's moderator values
        (:meth:`Population.implied`: its paths change with the true slopes) plus N(0, tau^2)
        random effects on every Fisher-z cell, redrawn until positive definite (Hedges & Vevea,
-       1998); item-level data give the observed r of the scale scores and Cronbach's (1951)
-       alpha of each scale (:func:`_simulate_sample`).
+       1998); item-level data (or, with ``generator="statistics"``, the items' sample
+       covariance matrix) give the observed r of the scale scores and Cronbach's (1951) alpha
+       of each scale (:func:`_simulate_sample`).
     3. File drawer (Rosenthal, 1979): in a published study with n below
        ``design.selection_max_n`` whose r for ``design.selection`` is below
        ``selection_min_r``, the sample is shelved with probability ``selection_drop`` and a new
@@ -995,6 +1176,10 @@ def simulate_database(
 
     References
     ----------
+    Anderson, T. W. (2003). *An introduction to multivariate statistical analysis* (3rd ed.).
+    Wiley.
+    Bartlett, M. S. (1933). On the theory of statistical regression. *Proceedings of the Royal
+    Society of Edinburgh*, 53, 260-283.
     Cronbach, L. J. (1951). Coefficient alpha and the internal structure of tests.
     *Psychometrika*, 16, 297-334.
     Egger, M., Davey Smith, G., Schneider, M., & Minder, C. (1997). Bias in meta-analysis
@@ -1020,6 +1205,7 @@ def simulate_database(
     pop, design, n_studies, moderator_names = _simulation_inputs(
         population, level, n_studies, seed, design
     )
+    generator = choose(generator, _GENERATORS, "generator", DataError)
     rng = np.random.default_rng(seed)
     codes = pop.variables
     index = {c: i for i, c in enumerate(codes)}
@@ -1037,7 +1223,7 @@ def simulate_database(
         if measure_items.get(slot["empowerment_measure"]):
             items[idx == index[design.empowerment]] = measure_items[slot["empowerment_measure"]]
         items[np.isin(idx, dims)] = design.dimension_items
-        rho = pop.implied({k: slot[k] for k in moderator_names}).to_numpy()[np.ix_(idx, idx)]
+        rho = pop._implied_array({k: slot[k] for k in moderator_names})[np.ix_(idx, idx)]
         n = _draw_n(rng, design)
         published = bool(rng.random() < design.published_share)
         at_risk = (
@@ -1048,7 +1234,7 @@ def simulate_database(
             if at_risk
             else None
         )
-        r, alphas = _draw_sample(rng, rho, items, n, design, target)
+        r, alphas = _draw_sample(rng, rho, items, n, design, target, generator)
         sid = f"{design.id_prefix}{s + 1:03d}"
         studies.append(_study_row(sid, s, slot, published, n))
         a, b = np.triu_indices(len(idx), k=1)
