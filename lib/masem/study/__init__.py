@@ -3,10 +3,13 @@
 - :mod:`masem.study.robustness`: leave one study out, analysis variants side by side;
 - :mod:`masem.study.variants`: the analysis variants, the univariate-r approach as a stage-2 input;
 - :mod:`masem.study.recovery`: parameter recovery by simulation (bias, RMSE, coverage);
+- :mod:`masem.study.prediction`: prediction intervals of paths (stage-1 heterogeneity carried
+  into stage 2);
 - :mod:`masem.study.compare_levels`: the same relations at several levels of analysis.
 """
 
 from masem.study.compare_levels import path_summary
+from masem.study.prediction import PredictionResult, prediction_intervals
 from masem.study.recovery import (
     RecoveryResult,
     RecoveryTruth,
@@ -27,6 +30,7 @@ from masem.study.variants import PooledMatrix, Variant, default_variants, uni_r_
 __all__ = [
     "LeaveOneOutResult",
     "PooledMatrix",
+    "PredictionResult",
     "RecoveryResult",
     "RecoveryTruth",
     "Variant",
@@ -38,6 +42,7 @@ __all__ = [
     "leave_one_out",
     "parameter_recovery",
     "path_summary",
+    "prediction_intervals",
     "recovery_truth",
     "uni_r_pooled",
     "without_moderators",
