@@ -19,8 +19,18 @@ Questions answered:
   their Monte Carlo SEs as defined by Morris, White & Crowther (2019).
 - test_same_seed_same_result_any_n_jobs: determinism, whatever the workers and the number of
   replications.
-- test_failed_databases_are_reported / test_bad_arguments / test_moderators_are_refused:
-  failures are counted and warned, never silent; errors name the argument.
+- test_expected_matrix_with_moderators_averages_the_studies: with moderators on, is the estimand
+  the mean true matrix over the population of studies (for a categorical moderator without
+  random effects: the mixture of the two implied matrices)?
+- test_profile_and_bootstrap_intervals_are_the_pipelines: is a replication's profile bound the
+  profile_bounds of its fit, and its bootstrap interval the 1st and 39th order statistics of 39
+  refits drawn from SeedSequence([seed, approach])?
+- test_interval_coverage_follows_the_definitions: coverage of the profile and bootstrap intervals.
+- test_tau2_known_pools_with_the_true_variances: the tau2-known experiment runs, and is refused
+  for uncorrected approaches.
+- test_failed_databases_are_reported / test_bad_arguments: failures are counted and warned, never
+  silent; errors name the argument.
+- test_deprecated_without_moderators_still_works: the old function warns and works.
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ import masem  # noqa: E402
 from conftest import ROOT  # noqa: E402
 from masem.errors import ConvergenceWarning, DataError, ModelError  # noqa: E402
 from masem.plots.robustness import recovery_plot  # noqa: E402
+from masem.data.simulate import study_characteristics  # noqa: E402
 from masem.study.recovery import mean_sqrt_reliability  # noqa: E402
+from masem.tssem.profile import profile_bounds  # noqa: E402
 
 FULL = ["HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "STR", "TI", "TP", "SERV", "CSAT"]
 SMALL = ["HPWP", "PE", "JS"]
@@ -127,7 +139,7 @@ def test_replication_is_the_pipeline_on_its_own_seed(population, small_run) -> N
     seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(99).spawn(3)]
     estimates = small_run.estimates
     assert sorted(set(estimates["seed"])) == sorted(seeds)
-    db = masem.simulate_database(population, n_studies=60, seed=seeds[1], design=DESIGN)
+    db = masem.simulate_database(population, n_studies=60, seed=seeds[1], design=DESIGN, generator="statistics")
     m = db.matrices(SMALL, corrected=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -183,13 +195,20 @@ def test_failed_databases_are_reported(population) -> None:
     assert res.summary().empty
 
 
-def test_moderators_are_refused_and_not_touched() -> None:
-    original = masem.read_population(ROOT / "data" / "population", "individual")
-    with pytest.raises(DataError, match="without_moderators"):
-        masem.expected_matrix(original, SMALL)
-    stripped = original.without_moderators()
-    assert len(stripped.moderators) == 0 and len(original.moderators) == 29  # 3 slopes + 26 zero (year)
-    pd.testing.assert_frame_equal(stripped.rho, original.rho)
+def test_expected_matrix_with_moderators_averages_the_studies() -> None:
+    # The example population: industry (service / other, drawn 50/50) shifts Y ~ M by +/-.10. With
+    # tau = 0 the mean true matrix is the mixture of the two implied matrices, weighted by the
+    # share of service studies in the sample of study characteristics the estimand averages over.
+    population = masem.example_population()
+    design = dataclasses.replace(masem.default_design("team"), tau=0.0)
+    got = masem.expected_matrix(population, ["X", "M", "Y"], design).to_numpy()
+    sample = study_characteristics(population, design, n=20_000, seed=2011)  # the estimand's sample
+    share = float((sample["industry"] == "service").mean())
+    mixture = share * population.implied({"industry": "service"}) + (1 - share) * population.implied({"industry": "other"})
+    np.testing.assert_allclose(got, mixture.to_numpy(), atol=1e-14)  # the same sum in another order
+    stripped = population.without_moderators()
+    assert len(stripped.moderators) == 0 and len(population.moderators) == 2
+    pd.testing.assert_frame_equal(stripped.rho, population.rho)
 
 
 def test_bad_arguments(population) -> None:
@@ -207,6 +226,10 @@ def test_bad_arguments(population) -> None:
         masem.recovery_truth(population, "PE ~ NOPE", SMALL)
     with pytest.raises(DataError, match="Population"):
         masem.without_moderators("data/population")
+    with pytest.raises(DataError, match="intervals must be a list of"):
+        masem.parameter_recovery(population, SMALL_MODEL, SMALL, intervals=("wald", "delta"))
+    with pytest.raises(DataError, match="n_boot must be an integer of at least 19"):
+        masem.parameter_recovery(population, SMALL_MODEL, SMALL, n_boot=10)
 
 
 def test_deprecated_without_moderators_still_works() -> None:
@@ -214,6 +237,63 @@ def test_deprecated_without_moderators_still_works() -> None:
     with pytest.warns(DeprecationWarning, match=r"population.without_moderators\(\) instead"):
         stripped = masem.without_moderators(original)
     assert len(stripped.moderators) == 0 and len(original.moderators) == 2
+
+
+@pytest.fixture(scope="module")
+def interval_run():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return masem.parameter_recovery(
+            masem.read_population(ROOT / "data" / "population", "individual"), SMALL_MODEL, SMALL,
+            n_reps=2, seed=5, n_studies=60, approaches=masem.default_approaches()[:1],
+            intervals=("profile", "bootstrap"), n_boot=39, progress=False,
+        )
+
+
+def test_profile_and_bootstrap_intervals_are_the_pipelines(interval_run) -> None:
+    # Replication 0 by hand: the database of its seed, stage 1, stage 2, profile bounds of the
+    # paths and the ':=' effect, and 39 bootstrap refits drawn from SeedSequence([seed, 0]).
+    rows = interval_run.estimates.query("rep == 0").set_index("parameter")
+    seed = int(rows["seed"].iloc[0])
+    population = masem.read_population(ROOT / "data" / "population", "individual")
+    db = masem.simulate_database(population, n_studies=60, seed=seed, design=DESIGN, generator="statistics")
+    m = db.matrices(SMALL, corrected=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = masem.tssem2(masem.tssem1(m.matrices, m.n), SMALL_MODEL)
+    targets = ["a", "b", "JSonHPWP", "ab"]
+    bounds = profile_bounds(fit, targets).set_index("parameter")
+    np.testing.assert_allclose(rows.loc[targets, "profile_lower"], bounds["ci_lower"], atol=1e-12)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
+    r = fit.sample_vector.to_numpy()
+    draws = r + rng.standard_normal((39, len(r))) @ np.linalg.cholesky(fit.acov.to_numpy()).T
+    values = np.array([masem.refit(fit, d).summary().set_index("parameter").loc[targets, "estimate"] for d in draws])
+    # 39 draws: the 1st and 39th order statistics are the 95% percentile bounds ((B + 1) .025 = 1)
+    np.testing.assert_allclose(rows.loc[targets, "boot_lower"], values.min(axis=0), atol=1e-12)
+    np.testing.assert_allclose(rows.loc[targets, "boot_upper"], values.max(axis=0), atol=1e-12)
+
+
+def test_interval_coverage_follows_the_definitions(interval_run) -> None:
+    summary = interval_run.summary().set_index("parameter")
+    truth = interval_run.truth.set_index("parameter")["truth"]
+    estimates = interval_run.estimates
+    for name in ("a", "ab"):
+        rows = estimates[estimates["parameter"] == name]
+        for low, high, column in (("profile_lower", "profile_upper", "coverage_profile"),
+                                  ("boot_lower", "boot_upper", "coverage_bootstrap")):
+            covered = np.mean((rows[low] <= truth[name]) & (truth[name] <= rows[high]))
+            assert summary.loc[name, column] == covered
+    assert "moderators=on" in repr(interval_run) and interval_run.intervals == ("wald", "profile", "bootstrap")
+    assert interval_run.cpu_seconds > 0
+
+
+def test_tau2_known_pools_with_the_true_variances(population) -> None:
+    res = masem.parameter_recovery(population, SMALL_MODEL, SMALL, n_reps=2, seed=3, n_studies=60,
+                                   approaches=masem.default_approaches()[:1], tau2="known", progress=False)
+    assert "tau2 known" in repr(res) and list(res.status()["status"]) == ["ok"]
+    with pytest.raises(DataError, match="tau2='known' needs corrected random-effects approaches"):
+        masem.parameter_recovery(population, SMALL_MODEL, SMALL, n_reps=2, tau2="known",
+                                 approaches=masem.default_approaches()[2:])
 
 
 def test_recovery_plot(small_run) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "default_design",
     "read_population",
     "simulate_database",
+    "study_characteristics",
     "write_population",
 ]
 
@@ -874,6 +875,67 @@ def _choice(rng: np.random.Generator, options: tuple, weights: list[float]):
     return options[int(rng.choice(len(options), p=w / w.sum()))]
 
 
+def study_characteristics(
+    population: Population, design: StudyDesign | None = None, n: int = 10_000, seed: int = 2011
+) -> pd.DataFrame:
+    """Study characteristics as :func:`simulate_database` draws them, for n studies.
+
+    The columns a study's moderators come from (``year``, ``country``, ``individualism``,
+    ``culture``, ``industry``, ``setting``, ``customer_contact``), drawn from the design's
+    distributions (in another order of draws than :func:`simulate_database`'s, which also draws
+    what each study measures): a large sample describes the population of studies, e.g. to
+    average the true matrix over it (the estimand of a recovery study with moderators,
+    :func:`masem.expected_matrix`).
+
+    Parameters
+    ----------
+    population : Population
+    design : StudyDesign, optional
+        Default :func:`default_design` of the population's level.
+    n : int, default 10000
+    seed : int, default 2011
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study.
+
+    Examples
+    --------
+    >>> import masem
+    >>> studies = study_characteristics(masem.example_population(), masem.default_design("team"),
+    ...                                 n=2000, seed=1)
+    >>> round(float(studies["customer_contact"].mean()), 1)
+    0.5
+    """
+    if not isinstance(population, Population):
+        raise DataError(f"population must be a Population, got {type(population).__name__}.")
+    design = default_design(population.level) if design is None else design
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise DataError(f"n must be a positive integer, got {n!r}.")
+    # The distributions of _characteristics, drawn for all studies at once.
+    rng = np.random.default_rng(seed)
+    years = np.arange(design.years[0], design.years[1] + 1)
+    weights = years - years[0] + 1.0
+    table = pd.DataFrame({"year": rng.choice(years, size=n, p=weights / weights.sum())})
+    countries = pd.DataFrame(design.countries, columns=["country", "individualism", "weight"])
+    pick = rng.choice(len(countries), size=n, p=countries["weight"] / countries["weight"].sum())
+    table["country"] = countries["country"].to_numpy()[pick]
+    table["individualism"] = countries["individualism"].to_numpy()[pick]
+    table["culture"] = np.where(
+        table["individualism"] >= design.individualist_min, "individualist", "collectivist"
+    )
+    table["industry"] = np.where(rng.random(n) < design.service_share, "service", "other")
+    table["setting"] = ""
+    table["customer_contact"] = 0.0
+    for industry, rows in table.groupby("industry").groups.items():
+        settings = np.asarray(design.settings[industry])
+        table.loc[rows, "setting"] = settings[rng.integers(len(settings), size=len(rows))]
+        contact = rng.beta(*design.contact[industry], size=len(rows))
+        table.loc[rows, "customer_contact"] = np.round(contact, 2) + 0.0
+    return table
+
+
 def _draw_designs(
     pop: Population, design: StudyDesign, k: int, rng: np.random.Generator
 ) -> list[dict]:
@@ -891,15 +953,8 @@ def _draw_designs(
     years = np.arange(design.years[0], design.years[1] + 1)
     slots = []
     for _ in range(k):
-        year = int(_choice(rng, tuple(years), list(years - years[0] + 1.0)))
-        country, individualism, _w = _choice(
-            rng, design.countries, [c[2] for c in design.countries]
-        )
-        culture = "individualist" if individualism >= design.individualist_min else "collectivist"
-        industry = "service" if rng.random() < design.service_share else "other"
-        setting = _choice(rng, design.settings[industry], [1.0] * len(design.settings[industry]))
-        # Two decimals, as the share is written to studies.csv: the true matrix uses that value.
-        contact = round(float(rng.beta(*design.contact[industry])), 2) + 0.0
+        slot = _characteristics(rng, design, years)
+        industry = slot["industry"]
         scores = _choice(
             rng, tuple(r[0] for r in design.reporting), [r[1] for r in design.reporting]
         )
@@ -923,21 +978,31 @@ def _draw_designs(
             measured[index[design.empowerment]] = True
         if scores in ("dimensions", "both"):
             measured[[index[d] for d in design.dimensions]] = True
-        slots.append(
-            {
-                "year": year,
-                "country": country,
-                "individualism": individualism,
-                "culture": culture,
-                "industry": industry,
-                "setting": setting,
-                "customer_contact": contact,
-                "empowerment_measure": measure,
-                "empowerment_scores": scores,
-                "measured": measured,
-            }
-        )
+        slot.update(empowerment_measure=measure, empowerment_scores=scores, measured=measured)
+        slots.append(slot)
     return slots
+
+
+def _characteristics(rng: np.random.Generator, design: StudyDesign, years: np.ndarray) -> dict:
+    """A study's year, country (its individualism score and culture), industry, setting and
+    customer-contact share.
+    """
+    year = int(_choice(rng, tuple(years), list(years - years[0] + 1.0)))
+    country, individualism, _w = _choice(rng, design.countries, [c[2] for c in design.countries])
+    culture = "individualist" if individualism >= design.individualist_min else "collectivist"
+    industry = "service" if rng.random() < design.service_share else "other"
+    setting = _choice(rng, design.settings[industry], [1.0] * len(design.settings[industry]))
+    # Two decimals, as the share is written to studies.csv: the true matrix uses that value.
+    contact = round(float(rng.beta(*design.contact[industry])), 2) + 0.0
+    return {
+        "year": year,
+        "country": country,
+        "individualism": individualism,
+        "culture": culture,
+        "industry": industry,
+        "setting": setting,
+        "customer_contact": contact,
+    }
 
 
 def _repair_coverage(

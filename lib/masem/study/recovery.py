@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,11 +41,19 @@ import pandas as pd
 from scipy import integrate, stats
 
 from masem._util import check_jobs, deprecated, tracked
-from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
-from masem.effects import olkin_siotani, vechs_labels
+from masem.data.simulate import (
+    Population,
+    StudyDesign,
+    default_design,
+    simulate_database,
+    study_characteristics,
+)
+from masem.effects import olkin_siotani, vechs_indices, vechs_inverse, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.study._common import check_model, parameter_frame
 from masem.study.variants import PooledMatrix, Variant, check_variants, variant_stage1
+from masem.tssem import gls_terms, refit
+from masem.tssem.profile import profile_bounds
 from masem.tssem.stage2 import tssem2
 
 __all__ = [
@@ -59,6 +68,11 @@ __all__ = [
 
 # Gauss-Hermite nodes for E[tanh(z + tau e)]: 60 nodes integrate this smooth function to ~1e-15.
 _HERMITE_NODES = 60
+# Study characteristics drawn to average the true matrix over moderators: with 20,000 studies the
+# Monte Carlo error of a mean correlation is below .0005 (SD of a moderated correlation < .07),
+# a tenth of the smallest standard error of the recovery study.
+_CHARACTERISTICS = 20_000
+_SEED = 2011
 # The truth is a WLS fit; its N only scales chi2, not the estimates.
 _TRUTH_N = 1000
 
@@ -100,12 +114,6 @@ def _check_population(population: Population, variables: Sequence[str]) -> list[
         raise DataError(
             "population must be a masem.Population (read_population), got "
             f"{type(population).__name__}."
-        )
-    if len(population.moderators):
-        raise DataError(
-            "the population has moderators (moderators.csv), so the studies reporting each cell "
-            "come from different mixes of sub-populations and the estimand is not one matrix; pass "
-            "population.without_moderators()."
         )
     if isinstance(variables, str) or not isinstance(variables, Sequence):
         raise DataError(f"variables must be a list of construct codes, got {variables!r}.")
@@ -198,16 +206,47 @@ def expected_matrix(
     design = _check_design(design, population)
     if not isinstance(corrected, (bool, np.bool_)):
         raise DataError(f"corrected must be True or False, got {corrected!r}.")
-    rho = population.rho.loc[variables, variables].to_numpy()
-    nodes, weights = np.polynomial.hermite_e.hermegauss(_HERMITE_NODES)
-    weights = weights / weights.sum()
-    off = ~np.eye(len(variables), dtype=bool)
-    mean = np.eye(len(variables))
-    z = np.arctanh(rho[off])
-    mean[off] = np.tanh(z[:, None] + design.tau * nodes[None, :]) @ weights
+    mean, _ = _study_moments(population, variables, design)
     if not corrected:
+        off = ~np.eye(len(variables), dtype=bool)
         mean[off] *= mean_sqrt_reliability(design) ** 2
     return pd.DataFrame(mean, index=variables, columns=variables)
+
+
+def _study_moments(
+    population: Population, variables: list[str], design: StudyDesign
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance, over the population of studies, of each true (construct) correlation.
+
+    A study's true correlation is tanh(atanh(rho(x)) + tau e): rho(x) the population matrix at
+    the study's moderator values x (:meth:`Population.implied`), e ~ N(0, 1). The moments over e
+    come from Gauss-Hermite quadrature; over x from a large sample of study characteristics drawn
+    as the generator draws them (:func:`masem.data.simulate.study_characteristics`, a fixed seed),
+    one quadrature per distinct x. Without moderators every study has x = {} and rho(x) = rho.
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_HERMITE_NODES)
+    weights = weights / weights.sum()
+    table = population.moderators
+    # A moderator whose slopes are all zero (the publication year) changes no study's matrix.
+    names = sorted(set(table.loc[table["shift"] != 0, "moderator"]))
+    if names:
+        sample = study_characteristics(population, design, n=_CHARACTERISTICS, seed=_SEED)
+        groups = sample.groupby(names, sort=True).size()
+        combos = [dict(zip(names, key if len(names) > 1 else (key,))) for key in groups.index]
+        counts = groups.to_numpy(dtype=float)
+    else:
+        combos, counts = [{}], np.ones(1)
+    index = [population.variables.index(v) for v in variables]
+    off = ~np.eye(len(variables), dtype=bool)
+    first, second = np.zeros(off.sum()), np.zeros(off.sum())
+    for combo, count in zip(combos, counts / counts.sum()):
+        rho = population._implied_array(combo)[np.ix_(index, index)]
+        draws = np.tanh(np.arctanh(rho[off])[:, None] + design.tau * nodes[None, :])
+        first += count * (draws @ weights)
+        second += count * (draws**2 @ weights)
+    mean, variance = np.eye(len(variables)), np.zeros((len(variables), len(variables)))
+    mean[off], variance[off] = first, second - first**2
+    return mean, variance
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -358,8 +397,22 @@ _ESTIMATE_COLUMNS = [
     "se",
     "ci_lower",
     "ci_upper",
+    "profile_lower",
+    "profile_upper",
+    "boot_lower",
+    "boot_upper",
     "status",
 ]
+INTERVALS = ("wald", "profile", "bootstrap")
+# Columns of each interval type in the estimates table, and the suffix of its summary columns.
+_BOUNDS = {
+    "wald": ("ci_lower", "ci_upper", ""),
+    "profile": ("profile_lower", "profile_upper", "_profile"),
+    "bootstrap": ("boot_lower", "boot_upper", "_bootstrap"),
+}
+# Profile and bootstrap intervals are computed for the paths and the ':=' effects (the
+# covariances among the antecedents describe the samples, not the mediation).
+_TARGETS = ("path", "defined")
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -375,6 +428,17 @@ class RecoveryResult:
         The study design the databases were drawn with (``selection`` None: no file drawer).
     n_reps, seed, n_studies : int
         Replications, the seed of their ``numpy.random.SeedSequence`` and studies per database.
+    intervals : tuple of str
+        The interval types computed: ``"wald"`` always, ``"profile"``, ``"bootstrap"``.
+    n_boot : int
+        Parametric-bootstrap draws per replication (when ``"bootstrap"`` is computed).
+    tau2 : str
+        ``"estimated"`` (random-effects stage 1) or ``"known"`` (the true between-study variances).
+    moderators : bool
+        Whether the population's moderators were on.
+    cpu_seconds : float
+        CPU time of the replications, summed over the workers (the cost of the study on one
+        core, whatever ``n_jobs``).
     """
 
     model: str
@@ -384,13 +448,19 @@ class RecoveryResult:
     n_reps: int
     seed: int
     n_studies: int
+    intervals: tuple[str, ...]
+    n_boot: int
+    tau2: str
+    moderators: bool
+    cpu_seconds: float = field(compare=False)
     _estimates: pd.DataFrame = field(repr=False)
     _truth: pd.DataFrame = field(repr=False)
 
     @property
     def estimates(self) -> pd.DataFrame:
         """One row per replication, approach and parameter: rep, seed (of that database),
-        approach, parameter, type, estimate, se, ci_lower, ci_upper (Wald), status.
+        approach, parameter, type, estimate, se, ci_lower / ci_upper (Wald), profile_lower /
+        profile_upper, boot_lower / boot_upper (NaN where not computed), status.
         """
         return self._estimates.copy()
 
@@ -406,7 +476,10 @@ class RecoveryResult:
         truth and its Monte Carlo SE ``bias_mcse`` = emp_se / sqrt(n_valid); ``emp_se`` (SD of the
         estimates) and ``mean_se`` (mean model-based SE; ``se_ratio`` = mean_se / emp_se, 1 when
         the SEs are right); ``rmse`` = sqrt(mean((estimate - truth)^2)); ``coverage`` of the 95%
-        Wald intervals and ``coverage_mcse`` = sqrt(coverage (1 - coverage) / n_valid).
+        Wald intervals and ``coverage_mcse`` = sqrt(coverage (1 - coverage) / n_valid); for
+        profile-likelihood and bootstrap intervals ``coverage_profile`` / ``coverage_bootstrap``
+        with their MCSEs over the ``n_profile`` / ``n_bootstrap`` replications whose bounds were
+        found.
         """
         ok = self._estimates[self._estimates["status"] == "ok"]
         truth = self._truth.set_index(["approach", "parameter"])
@@ -416,27 +489,24 @@ class RecoveryResult:
             est = group["estimate"].to_numpy()
             n = len(est)
             emp_se = float(np.std(est, ddof=1)) if n > 1 else np.nan
-            covered = (group["ci_lower"] <= true) & (true <= group["ci_upper"])
-            coverage = float(covered.mean())
-            rows.append(
-                {
-                    "approach": approach,
-                    "parameter": parameter,
-                    "type": group["type"].iloc[0],
-                    "truth": true,
-                    "weight_sensitivity": truth.at[(approach, parameter), "weight_sensitivity"],
-                    "n_valid": n,
-                    "mean": float(est.mean()),
-                    "bias": float(est.mean() - true),
-                    "bias_mcse": emp_se / np.sqrt(n),
-                    "emp_se": emp_se,
-                    "mean_se": float(group["se"].mean()),
-                    "se_ratio": float(group["se"].mean()) / emp_se,
-                    "rmse": float(np.sqrt(np.mean((est - true) ** 2))),
-                    "coverage": coverage,
-                    "coverage_mcse": float(np.sqrt(coverage * (1 - coverage) / n)),
-                }
-            )
+            row = {
+                "approach": approach,
+                "parameter": parameter,
+                "type": group["type"].iloc[0],
+                "truth": true,
+                "weight_sensitivity": truth.at[(approach, parameter), "weight_sensitivity"],
+                "n_valid": n,
+                "mean": float(est.mean()),
+                "bias": float(est.mean() - true),
+                "bias_mcse": emp_se / np.sqrt(n),
+                "emp_se": emp_se,
+                "mean_se": float(group["se"].mean()),
+                "se_ratio": float(group["se"].mean()) / emp_se,
+                "rmse": float(np.sqrt(np.mean((est - true) ** 2))),
+            }
+            for kind in self.intervals:
+                row.update(_coverage(group, true, kind))
+            rows.append(row)
         return pd.DataFrame(rows)
 
     def status(self) -> pd.DataFrame:
@@ -448,46 +518,147 @@ class RecoveryResult:
         selection = "off" if self.design.selection is None else "-".join(self.design.selection)
         return (
             f"RecoveryResult(reps={self.n_reps}, seed={self.seed}, studies={self.n_studies}, "
-            f"approaches={[a.name for a in self.approaches]}, file drawer={selection})"
+            f"approaches={[a.name for a in self.approaches]}, file drawer={selection}, "
+            f"moderators={'on' if self.moderators else 'off'}, tau2 {self.tau2}, "
+            f"intervals={list(self.intervals)})"
         )
 
 
-def _one_replication(
-    population: Population,
-    design: StudyDesign,
-    n_studies: int,
-    rep: int,
-    seed: int,
-    variables: list[str],
-    model: str,
-    approaches: tuple[Variant, ...],
-    template: pd.DataFrame,
-) -> pd.DataFrame:
+def _coverage(group: pd.DataFrame, true: float, kind: str) -> dict:
+    """Coverage of one interval type over the replications whose bounds are finite."""
+    low, high, suffix = _BOUNDS[kind]
+    found = group[np.isfinite(group[low]) & np.isfinite(group[high])]
+    n = len(found)
+    coverage = float(((found[low] <= true) & (true <= found[high])).mean()) if n else np.nan
+    out = {
+        f"coverage{suffix}": coverage,
+        f"coverage{suffix}_mcse": float(np.sqrt(coverage * (1 - coverage) / n)) if n else np.nan,
+    }
+    if kind != "wald":
+        out[f"n{suffix}"] = n
+    return out
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every replication of one recovery study shares (sent once to each worker task)."""
+
+    population: Population
+    design: StudyDesign
+    n_studies: int
+    variables: list[str]
+    model: str
+    approaches: tuple[Variant, ...]
+    template: pd.DataFrame
+    intervals: tuple[str, ...]
+    n_boot: int
+    generator: str
+    known_tau2: np.ndarray | None
+
+
+def _one_replication(settings: _Settings, rep: int, seed: int) -> tuple[pd.DataFrame, float]:
+    """One replication's rows of the estimates table, and the CPU seconds it took."""
+    start = time.process_time()
+    return _replication_rows(settings, rep, seed), time.process_time() - start
+
+
+def _replication_rows(settings: _Settings, rep: int, seed: int) -> pd.DataFrame:
     """Simulate one database and analyse it with every approach (rows of the estimates table)."""
     try:
-        db = simulate_database(population, n_studies=n_studies, seed=seed, design=design)
+        db = simulate_database(
+            settings.population,
+            n_studies=settings.n_studies,
+            seed=seed,
+            design=settings.design,
+            generator=settings.generator,
+        )
     except (DataError, ModelError) as exc:
         # e.g. too few studies to meet the design's coverage rules with this seed
-        failed = template.assign(status=f"failed: the database could not be drawn: {exc}")
+        failed = settings.template.assign(status=f"failed: the database could not be drawn: {exc}")
         return pd.concat(
-            [failed.assign(rep=rep, seed=seed, approach=a.name) for a in approaches],
+            [failed.assign(rep=rep, seed=seed, approach=a.name) for a in settings.approaches],
             ignore_index=True,
-        )[_ESTIMATE_COLUMNS]
+        ).reindex(columns=_ESTIMATE_COLUMNS)
     frames = []
-    for approach in approaches:
+    for number, approach in enumerate(settings.approaches):
         try:
             with warnings.catch_warnings():
-                # Notes of single fits (a tau2 at its bound) are expected in a simulation; what
-                # matters, convergence, is read from the results and reported as a status.
+                # Notes of single fits (a tau2 at its bound, a bound not found) are expected in a
+                # simulation; what matters, convergence, is read from the results and reported.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                stage1, _, _ = variant_stage1(db, variables, approach)
-                fit = tssem2(stage1, model)
+                stage1 = _stage1(db, settings, approach)
+                fit = tssem2(stage1, settings.model)
+                frame = parameter_frame(fit)
+                frame = _extra_intervals(fit, frame, settings, [seed, number])
             converged = fit.converged and getattr(stage1, "converged", True)
-            frame = parameter_frame(fit).assign(status="ok" if converged else "not converged")
+            frame = frame.assign(status="ok" if converged else "not converged")
         except (DataError, ModelError) as exc:
-            frame = template.assign(status=f"failed: {exc}")
+            frame = settings.template.assign(status=f"failed: {exc}")
         frames.append(frame.assign(rep=rep, seed=seed, approach=approach.name))
-    return pd.concat(frames, ignore_index=True)[_ESTIMATE_COLUMNS]
+    return pd.concat(frames, ignore_index=True).reindex(columns=_ESTIMATE_COLUMNS)
+
+
+def _stage1(db, settings: _Settings, approach: Variant):
+    """Stage 1 of an approach; with the true between-study variances when tau2 is known."""
+    if settings.known_tau2 is None:
+        stage1, _, _ = variant_stage1(db, settings.variables, approach)
+        return stage1
+    m = db.matrices(settings.variables, corrected=approach.corrected)
+    terms = gls_terms(m.matrices, m.n, m.variables, settings.known_tau2)
+    vcov = np.linalg.inv(terms.information.sum(axis=0))
+    rho = vcov @ terms.score.sum(axis=0)
+    labels = vechs_labels(list(terms.variables))
+    p = len(terms.variables)
+    return PooledMatrix(
+        pooled=pd.DataFrame(vechs_inverse(rho, p), index=terms.variables, columns=terms.variables),
+        vcov=pd.DataFrame((vcov + vcov.T) / 2, index=labels, columns=labels),
+        total_n=int(terms.n.sum()),
+        method="REM (tau2 known)",
+    )
+
+
+def _extra_intervals(fit, frame: pd.DataFrame, settings: _Settings, key: list[int]) -> pd.DataFrame:
+    """The profile-likelihood and parametric-bootstrap bounds of the paths and ':=' effects."""
+    targets = list(frame.loc[frame["type"].isin(_TARGETS), "parameter"])
+    frame = frame.assign(profile_lower=np.nan, profile_upper=np.nan)
+    frame = frame.assign(boot_lower=np.nan, boot_upper=np.nan)
+    rows = frame["parameter"].isin(targets).to_numpy()
+    if "profile" in settings.intervals and fit.converged:
+        bounds = profile_bounds(fit, targets)
+        frame.loc[rows, ["profile_lower", "profile_upper"]] = bounds[
+            ["ci_lower", "ci_upper"]
+        ].to_numpy()
+    if "bootstrap" in settings.intervals and fit.converged:
+        draws = _bootstrap_draws(fit, settings.n_boot, key)
+        order = {
+            name: j for j, name in enumerate(list(fit.coefficients.index) + list(fit.defined.index))
+        }
+        values = draws[:, [order[name] for name in targets]]
+        usable = values[np.all(np.isfinite(values), axis=1)]
+        if len(usable) >= settings.n_boot // 2:
+            # Order statistics at (B + 1) .025 and (B + 1) .975 (Weibull positions): exact
+            # 95% percentile intervals for B = 79, 119, 199, ... (Hall, 1986).
+            bounds = np.quantile(usable, [0.025, 0.975], axis=0, method="weibull").T
+            frame.loc[rows, ["boot_lower", "boot_upper"]] = bounds
+    return frame
+
+
+def _bootstrap_draws(fit, n_boot: int, key: list[int]) -> np.ndarray:
+    """Refitted values of n_boot pooled vectors r* ~ N(r, V): the parametric bootstrap of stage 2
+    (Cheung, 2009), warm-started at the estimates; a failed or not converged refit is a NaN row.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(key))
+    r = fit.sample_vector.to_numpy()
+    draws = r + rng.standard_normal((n_boot, len(r))) @ np.linalg.cholesky(fit.acov.to_numpy()).T
+    values = np.full((n_boot, len(fit.coefficients) + len(fit.defined)), np.nan)
+    for i, draw in enumerate(draws):
+        try:
+            again = refit(fit, draw)
+        except (DataError, ModelError):
+            continue
+        if again.converged:
+            values[i] = np.concatenate([again.estimates, again.defined_values])
+    return values
 
 
 def parameter_recovery(
@@ -500,26 +671,32 @@ def parameter_recovery(
     n_studies: int | None = None,
     design: StudyDesign | None = None,
     approaches: Sequence[Variant] | None = None,
+    intervals: Sequence[str] = ("wald",),
+    n_boot: int = 79,
+    tau2: str = "estimated",
+    generator: str = "statistics",
     n_jobs: int = 1,
     progress: bool = True,
 ) -> RecoveryResult:
     """Simulate study databases from a population model and check how well each analysis recovers
     it.
 
-    Replication r draws a database with :func:`masem.simulate_database` (item-level data,
-    unreliable scales, random effects, missing correlations and reliabilities, as the bundled
-    database) from its own seed, ``SeedSequence(seed).spawn(n_reps)[r]``, so a replication's
-    result does not depend on ``n_jobs`` or on the other replications. Each approach then runs the
-    whole pipeline on it (per-study matrices, stage 1, :func:`masem.tssem2` with Wald intervals,
-    ``:=`` effects), and the estimates are compared with the approach's estimand
-    (:func:`recovery_truth`: corrected approaches with the true-score values, uncorrected ones
-    with the attenuated pseudo-true values).
+    Replication r draws a database with :func:`masem.simulate_database` (unreliable scales,
+    random effects, moderators, missing correlations and reliabilities, as the bundled database)
+    from its own seed, ``SeedSequence(seed).spawn(n_reps)[r]``, so a replication's result does
+    not depend on ``n_jobs``, on the joblib backend or on the other replications. Each approach
+    then runs the whole pipeline on it (per-study matrices, stage 1, :func:`masem.tssem2`,
+    ``:=`` effects, the requested intervals), and the estimates are compared with the
+    approach's estimand (:func:`recovery_truth`: corrected approaches with the true-score
+    values, uncorrected ones with the attenuated pseudo-true values). With moderators on, the
+    estimand is the model fitted to the mean true matrix over the population of studies (the
+    average study); the studies that report a cell are not a random sample of them (customer
+    ratings come mostly from high-contact jobs), which the recovery study is there to show.
 
     Parameters
     ----------
     population : Population
-        Without moderators (:meth:`Population.without_moderators`), so that the estimand is one
-        matrix.
+        With or without moderators (:meth:`Population.without_moderators`).
     model : str
         lavaan syntax; the population's own structure gives true values, any other model
         pseudo-true ones.
@@ -538,22 +715,38 @@ def parameter_recovery(
         ``default_design(level)`` to keep the file drawer on PE - TP.
     approaches : sequence of Variant, optional
         Default :func:`default_approaches`.
+    intervals : sequence of {"wald", "profile", "bootstrap"}, default ("wald",)
+        95% intervals whose coverage is measured: Wald (always), profile likelihood
+        (:func:`masem.tssem.profile.profile_bounds`) and the parametric bootstrap of stage 2
+        (percentiles of ``n_boot`` refits), the latter two for the paths and ``:=`` effects.
+    n_boot : int, default 79
+        Bootstrap draws per replication, with (n_boot + 1) .025 a whole number (39, 79, 119,
+        199, ...) so that the bounds are single order statistics, whose coverage does not
+        depend on n_boot for a pivotal quantity (Hall, 1986): a coverage study needs few draws
+        per replication; the Monte Carlo error of the coverage comes from the replications.
+    tau2 : {"estimated", "known"}, default "estimated"
+        "known": stage 1 pools by generalised least squares with the true between-study
+        variances of the corrected correlations (their variance over the population of studies:
+        random effects and moderators) instead of estimating them (:func:`masem.gls_terms`), an
+        experiment that shows what the uncertainty of tau2 costs. Corrected approaches only.
+    generator : {"statistics", "items"}, default "statistics"
+        How each study's statistics are drawn (:func:`masem.simulate_database`).
     n_jobs : int, default 1
-        Worker processes (joblib); -1 uses all cores. Results do not depend on it.
+        Worker processes (joblib); -1 uses all cores, on the active joblib backend (a Dask
+        cluster inside ``joblib.parallel_backend("dask")``). Results do not depend on it.
     progress : bool, default True
         Show a tqdm progress bar (stderr); pass False in notebooks.
 
     Returns
     -------
     RecoveryResult
-        ``summary()`` (bias, SEs, RMSE, coverage with Monte Carlo SEs), ``estimates`` (every
-        replication), ``truth``, ``status()``.
+        ``summary()`` (bias, SEs, RMSE, coverage of every interval type with Monte Carlo SEs),
+        ``estimates`` (every replication), ``truth``, ``status()``.
 
     Raises
     ------
     DataError, ModelError
-        For bad arguments, a population with moderators, or a model that cannot be fitted to the
-        expected matrix.
+        For bad arguments, or a model that cannot be fitted to the expected matrix.
 
     Warns
     -----
@@ -562,30 +755,85 @@ def parameter_recovery(
 
     References
     ----------
-    Morris, T. P., White, I. R., & Crowther, M. J. (2019). Using simulation studies to evaluate
-    statistical methods. *Statistics in Medicine*, 38, 2074-2102.
+    Cheung, M. W.-L. (2009). Comparison of methods for constructing confidence intervals of
+    standardized indirect effects. *Behavior Research Methods*, 41, 425-438.
     Cheung, M. W.-L., & Chan, W. (2005). Meta-analytic structural equation modeling: A two-stage
     approach. *Psychological Methods*, 10, 40-64.
+    Hall, P. (1986). On the number of bootstrap simulations required to construct a confidence
+    interval. *The Annals of Statistics*, 14, 1453-1462.
+    Morris, T. P., White, I. R., & Crowther, M. J. (2019). Using simulation studies to evaluate
+    statistical methods. *Statistics in Medicine*, 38, 2074-2102.
 
     Examples
     --------
     The approaches compared by default; the simulation itself draws databases from the project's
-    population model (``data/population``, not part of the package) and takes about a second per
-    replication:
+    population model (``data/population``, not part of the package):
 
     >>> import masem
     >>> [a.name for a in masem.default_approaches()]
     ['TSSEM', 'univariate r', 'TSSEM, uncorrected']
     >>> population = masem.read_population("data/population", "individual")  # doctest: +SKIP
-    >>> pop = population.without_moderators()  # doctest: +SKIP
-    >>> res = masem.parameter_recovery(pop, "PE ~ HPWP\\nJS ~ PE", ["HPWP", "PE", "JS"],
+    >>> res = masem.parameter_recovery(population, "PE ~ HPWP\\nJS ~ PE", ["HPWP", "PE", "JS"],
     ...                                n_reps=10, n_studies=40, progress=False)  # doctest: +SKIP
     >>> res.summary()  # doctest: +SKIP
     """
+    options = dict(n_studies=n_studies, design=design, approaches=approaches, generator=generator)
+    options.update(n_reps=n_reps, seed=seed, intervals=intervals, n_boot=n_boot, tau2=tau2)
+    checked, n_reps = _recovery_settings(population, model, variables, options)
+    check_jobs(n_jobs, progress)
+    task = checked.shared
+    truth = pd.concat(
+        [checked.truths[a.corrected].summary().assign(approach=a.name) for a in task.approaches],
+        ignore_index=True,
+    )[["approach", "parameter", "type", "truth", "weight_sensitivity"]]
+    seeds = [
+        int(child.generate_state(1)[0]) for child in np.random.SeedSequence(int(seed)).spawn(n_reps)
+    ]
+    workers = joblib.effective_n_jobs(n_jobs)
+    if workers == 1:
+        parts = (_one_replication(task, r, s) for r, s in enumerate(seeds))
+    else:
+        parts = joblib.Parallel(n_jobs=workers, return_as="generator")(
+            joblib.delayed(_one_replication)(task, r, s) for r, s in enumerate(seeds)
+        )
+    done = list(tracked(parts, len(seeds), "replications", unit="rep", show=progress))
+    frames = [frame for frame, _ in done]
+    result = RecoveryResult(
+        model=task.model,
+        variables=tuple(task.variables),
+        approaches=task.approaches,
+        design=task.design,
+        n_reps=n_reps,
+        seed=int(seed),
+        n_studies=task.n_studies,
+        intervals=task.intervals,
+        n_boot=task.n_boot,
+        tau2=tau2,
+        moderators=bool(len(population.moderators)),
+        cpu_seconds=float(sum(seconds for _, seconds in done)),
+        _estimates=pd.concat(frames, ignore_index=True),
+        _truth=truth,
+    )
+    _warn_unusable(result)
+    return result
+
+
+@dataclass(frozen=True)
+class _Checked:
+    shared: _Settings
+    truths: dict
+
+
+def _recovery_settings(population, model, variables, options: dict) -> tuple[_Checked, int]:
+    """The arguments of :func:`parameter_recovery`, checked, and the true values."""
+    n_reps, seed, n_boot, tau2 = (options[k] for k in ("n_reps", "seed", "n_boot", "tau2"))
+    n_studies, approaches, intervals = (
+        options[k] for k in ("n_studies", "approaches", "intervals")
+    )
     variables = _check_population(population, variables)
     model = check_model(model)
-    design = _check_design(design, population)
-    for name, value, low in (("n_reps", n_reps, 2), ("seed", seed, 0)):
+    design = _check_design(options["design"], population)
+    for name, value, low in (("n_reps", n_reps, 2), ("seed", seed, 0), ("n_boot", n_boot, 19)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise DataError(f"{name} must be an integer of at least {low}, got {value!r}.")
     n_studies = design.n_studies if n_studies is None else n_studies
@@ -594,54 +842,46 @@ def parameter_recovery(
     approaches = check_variants(
         default_approaches() if approaches is None else approaches, "approach"
     )
-    check_jobs(n_jobs, progress)
-
+    if isinstance(intervals, str) or not set(intervals) <= set(INTERVALS):
+        raise DataError(f"intervals must be a list of {list(INTERVALS)}, got {intervals!r}.")
+    intervals = tuple(k for k in INTERVALS if k == "wald" or k in intervals)
+    if tau2 not in ("estimated", "known"):
+        raise DataError(f"tau2 must be 'estimated' or 'known', got {tau2!r}.")
+    known = None
+    if tau2 == "known":
+        if not all(a.corrected and a.method == "REM" for a in approaches):
+            raise DataError(
+                "tau2='known' needs corrected random-effects approaches (Variant(method='REM', "
+                "corrected=True)): the true between-study variances are those of the construct "
+                "correlations."
+            )
+        _, variance = _study_moments(population, variables, design)
+        known = np.diag(variance[vechs_indices(len(variables))])
     truths = {}
     for approach in approaches:
         if approach.corrected not in truths:
             truths[approach.corrected] = recovery_truth(
                 population, model, variables, design, approach.corrected
             )
-    truth = pd.concat(
-        [truths[a.corrected].summary().assign(approach=a.name) for a in approaches],
-        ignore_index=True,
-    )[["approach", "parameter", "type", "truth", "weight_sensitivity"]]
     template = (
         truths[approaches[0].corrected]
         .summary()[["parameter", "type"]]
         .assign(estimate=np.nan, se=np.nan, ci_lower=np.nan, ci_upper=np.nan)
     )
-
-    seeds = [
-        int(child.generate_state(1)[0])
-        for child in np.random.SeedSequence(int(seed)).spawn(int(n_reps))
-    ]
-    args = (variables, model, approaches, template)
-    workers = joblib.effective_n_jobs(n_jobs)
-    if workers == 1:
-        parts = (
-            _one_replication(population, design, int(n_studies), r, s, *args)
-            for r, s in enumerate(seeds)
-        )
-    else:
-        parts = joblib.Parallel(n_jobs=workers, return_as="generator")(
-            joblib.delayed(_one_replication)(population, design, int(n_studies), r, s, *args)
-            for r, s in enumerate(seeds)
-        )
-    frames = list(tracked(parts, len(seeds), "replications", unit="rep", show=progress))
-    result = RecoveryResult(
-        model=model,
-        variables=tuple(variables),
-        approaches=approaches,
+    shared = _Settings(
+        population=population,
         design=design,
-        n_reps=int(n_reps),
-        seed=int(seed),
         n_studies=int(n_studies),
-        _estimates=pd.concat(frames, ignore_index=True),
-        _truth=truth,
+        variables=variables,
+        model=model,
+        approaches=approaches,
+        template=template,
+        intervals=intervals,
+        n_boot=int(n_boot),
+        generator=options["generator"],
+        known_tau2=known,
     )
-    _warn_unusable(result)
-    return result
+    return _Checked(shared=shared, truths=truths), int(n_reps)
 
 
 def _warn_unusable(result: RecoveryResult) -> None:

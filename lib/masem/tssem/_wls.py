@@ -664,11 +664,12 @@ def _rmsea_interval(chi2: float, df: int, n: int) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------------
 
 
-def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Evaluator):
+def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Evaluator, only=None):
     """95% profile intervals: where min F with the target held fixed rises by 3.84 above F_min.
 
     For a definition g(theta) the inner problem is min F subject to g(theta) = t, solved with the
-    same constrained Gauss-Newton iterations (Neale & Miller, 1997; Pek & Wu, 2015).
+    same constrained Gauss-Newton iterations (Neale & Miller, 1997; Pek & Wu, 2015). ``only``
+    (a set of names) restricts the work to those targets; the others' bounds are NaN.
     """
     x = sol.x
     n = len(x)
@@ -681,6 +682,8 @@ def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Eva
         targets.append((d.name, lambda th, st, name=d.name: definitions(ev, th, st)[name], True))
     bounds = np.full((len(targets), 2), np.nan)
     for i, (name, fn, curved) in enumerate(targets):
+        if only is not None and name not in only:
+            continue
         est, grad = fn(x, sol.state)
         var = float(grad @ vcov @ grad)
         if not np.isfinite(var) or var <= 0.0:
