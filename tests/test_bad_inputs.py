@@ -94,7 +94,28 @@ def _subgroups() -> masem.SubgroupTSSEM1Result:
         return masem.subgroup_tssem(_individual(), BUNDLED_VARIABLES, by="industry")
 
 
+BECKER_MODEL = "Math ~ Spatial + Verbal\nSpatial ~~ Verbal\nSpatial ~~ 1*Spatial\nVerbal ~~ 1*Verbal"
+
+
+def _cordata(lag: list) -> masem.CorData:
+    ex = masem.example_data("Becker92")
+    return masem.cor_data(ex.matrices, ex.n, moderators=pd.DataFrame({"lag": lag}))
+
+
+@functools.cache
+def _osmasem(moderated: bool) -> masem.OSMASEMResult:
+    with masem.collect_notes():
+        data = _cordata([0.5, -1.0, 0.2, 1.3, -0.4, -0.6])
+        return masem.osmasem(data, BECKER_MODEL, moderators="lag" if moderated else None)
+
+
 FITTED: dict[str, Callable[[], object]] = {
+    "cordata": lambda: _cordata([0.5, -1.0, 0.2, 1.3, -0.4, -0.6]),
+    "cordata constant": lambda: _cordata([2.0] * 6),
+    "cordata missing": lambda: _cordata([0.5, np.nan, 0.2, 1.3, -0.4, -0.6]),
+    "cordata text": lambda: _cordata([0.5, "two", 0.2, 1.3, -0.4, -0.6]),
+    "osmasem fit": lambda: _osmasem(False),
+    "osmasem fit moderated": lambda: _osmasem(True),
     "stage1": _stage1,
     "stage2": _stage2,
     "meta": lambda: masem.meta(YI, VI),
@@ -132,6 +153,19 @@ CASES: dict[str, Case] = {
     "tssem1 no study": Case("tssem1", ([], []), D, ("at least 2 studies", "got 0")),
     "tssem1 FEM with a non-positive-definite study": Case("tssem1", ([NONPD, R2, R3], N3), D, ("matrices[0]", "positive definite", "REM"), {"method": "FEM"}),
     "example_data unknown name": Case("example_data", ("Becker", ), D, ("'Becker'", "Becker92", "Hunter83")),
+    # --- one-stage MASEM -----------------------------------------------------------------------------
+    "cor_data moderators of the wrong length": Case("cor_data", ([R1, R2, R3], N3), D, ("2 rows", "3 studies"), {"moderators": pd.DataFrame({"x": [1.0, 2.0]})}),
+    "cor_data moderators not a table": Case("cor_data", ([R1, R2, R3], N3), D, ("DataFrame", "list"), {"moderators": [1.0, 2.0, 3.0]}),
+    "osmasem on raw matrices": Case("osmasem", ([R1, R2, R3], MODEL), D, ("cor_data()", "list")),
+    "osmasem unknown moderator": Case("osmasem", ("cordata", BECKER_MODEL), D, ("'Lag'", "did you mean 'lag'"), {"moderators": ["Lag"]}),
+    "osmasem constant moderator": Case("osmasem", ("cordata constant", BECKER_MODEL), D, ("'lag'", "same value (2)", "6 studies"), {"moderators": "lag"}),
+    "osmasem missing moderator value": Case("osmasem", ("cordata missing", BECKER_MODEL), D, ("'Rosenberg (1981)'", "missing='drop'"), {"moderators": "lag"}),
+    "osmasem text moderator": Case("osmasem", ("cordata text", BECKER_MODEL), D, ("'lag'", "not numeric", "'two'"), {"moderators": "lag"}),
+    "osmasem moderated parameter not in the model": Case("osmasem", ("cordata", BECKER_MODEL), M, ("'MathonSpatail'", "did you mean 'MathonSpatial'"), {"moderators": "lag", "moderate": ["MathonSpatail"]}),
+    "osmasem variable not in the data": Case("osmasem", ("cordata", "Math ~ Spatial + verbal"), M, ("['verbal']", "did you mean 'Verbal'")),
+    "osmasem unknown re_type": Case("osmasem", ("cordata", BECKER_MODEL), M, ("re_type", "'Full'", "Diag"), {"re_type": "Full"}),
+    "osmasem_r2 on a stage-2 fit": Case("osmasem_r2", ("stage2", "osmasem fit"), M, ("fit1", "TSSEM2Result")),
+    "osmasem_srmr with moderators": Case("osmasem_srmr", ("osmasem fit moderated",), M, ("without moderators", "['lag']")),
     "tssem1 unknown method": Case("tssem1", ([R1, R2, R3], N3), M, ("method", "'XYZ'", "REM", "FEM"), {"method": "XYZ"}),
     "tssem1 unknown re_type": Case("tssem1", ([R1, R2, R3], N3), M, ("re_type", "'full'", "Diag"), {"re_type": "full"}),
     "uni_r r above 1": Case("uni_r", ([with_cell(R1, 0, 1, 1.5), R2, R3], N3), D, ("matrices[0]", "1.5")),

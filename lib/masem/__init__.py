@@ -23,6 +23,7 @@ from masem.data import (
     write_database,
     write_population,
 )
+from masem.data.cordata import CorData, cor_data
 from masem.effects import (
     attenuate,
     disattenuate,
@@ -58,6 +59,7 @@ from masem.meta import (
     trim_and_fill,
 )
 from masem.model import RAMModel, lavaan_to_ram, model_variables
+from masem.osmasem import OSMASEMResult, osmasem, osmasem_r2, osmasem_srmr
 from masem.report.tables import (
     APATable,
     apa_correlations,
@@ -123,6 +125,8 @@ __all__ = [
     "BootstrapResult",
     "collect_notes",
     "compare",
+    "cor_data",
+    "CorData",
     "compare_variants",
     "ConvergenceWarning",
     "DataError",
@@ -158,6 +162,10 @@ __all__ = [
     "ModelError",
     "MultigroupTSSEM2Result",
     "olkin_siotani",
+    "osmasem",
+    "osmasem_r2",
+    "osmasem_srmr",
+    "OSMASEMResult",
     "PairCounts",
     "parameter_recovery",
     "path_summary",

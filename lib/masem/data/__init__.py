@@ -7,9 +7,12 @@ reliabilities and moderators, and hands per-study matrices to whatever pools the
 - :mod:`masem.data.database`: :class:`StudyDatabase` and :func:`read_database` /
 :func:`write_database`;
 - :mod:`masem.data.simulate`: the seeded generator of a simulated database from a population model;
-- :mod:`masem.data.examples`: small published data sets shipped with the package.
+- :mod:`masem.data.examples`: small published data sets shipped with the package;
+- :mod:`masem.data.cordata`: per-study correlations with their sampling covariances and
+  moderators, the input of the one-stage MASEM (metaSEM's ``Cor2DataFrame``).
 """
 
+from masem.data.cordata import CorData, cor_data
 from masem.data.database import (
     PairCounts,
     StudyDatabase,
@@ -28,6 +31,8 @@ from masem.data.simulate import (
 )
 
 __all__ = [
+    "CorData",
+    "cor_data",
     "ExampleData",
     "PairCounts",
     "Population",
