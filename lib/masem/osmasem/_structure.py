@@ -56,6 +56,7 @@ class Structure:
     """
 
     def __init__(self, ram, moderated: dict[str, list[str]], moderators: list[str]):
+        self.moderators = tuple(moderators)
         variables = list(ram.variables)
         index = {v: i for i, v in enumerate(variables)}
         self.variables = variables

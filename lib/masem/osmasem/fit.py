@@ -18,7 +18,6 @@ Cheung, M. W.-L. (2015). *Meta-analysis: A structural equation modeling approach
 from __future__ import annotations
 
 import difflib
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -40,8 +39,10 @@ __all__ = ["osmasem"]
 RE_TYPES = ("Diag", "Symm", "Zero")
 INTERVALS = ("wald", "profile")
 MISSING = ("raise", "drop")
-# metaSEM's start for every tau2 (create.Tau2's RE.startvalues = 0.05).
+# metaSEM's start for every tau2 (create.Tau2's RE.startvalues = 0.05), used by the saturated model.
 TAU2_START = 0.05
+# The smallest between-study variance a fit starts from (a start at the bound would stall there).
+MIN_TAU2_START = 1e-4
 # A log tau2 within this of its lower bound is at the bound (its SE is not defined).
 _AT_BOUND = 1e-6
 
@@ -168,7 +169,7 @@ def _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped) -> O
             "intervals='profile' is available for re_type 'Diag' and 'Zero'; for 'Symm' use Wald "
             "intervals (intervals='wald')"
         )
-    start, lower = _starts(structure, like)
+    start, lower = _starts(structure, like, data)
     _check_start(structure, x)
     opt = maximise(like, start, lower)
     estimates, vcov, at_bound = _report(opt, structure, like)
@@ -207,19 +208,61 @@ def _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped) -> O
     )
 
 
-def _starts(structure: Structure, like: Likelihood) -> tuple[np.ndarray, np.ndarray]:
-    """Start values and lower bounds: the model's starts, every tau2 at 0.05 (metaSEM's start);
-    log tau2 (Diag) bounded below at log(1e-10); the Cholesky elements of a Symm T unbounded.
+def _starts(structure: Structure, like: Likelihood, data: CorData) -> tuple[np.ndarray, np.ndarray]:
+    """Start values and lower bounds.
+
+    Paths and covariances: a least-squares fit of the model without moderators to the mean
+    correlations (a few Gauss-Newton steps from the model's own starts), slopes 0; between-study
+    variances: the moment estimate of each correlation, the variance of its values around their
+    mean minus the mean sampling variance, at least MIN_TAU2_START. Log tau2 (Diag) is bounded
+    below at log(1e-10); the Cholesky elements of a Symm T are unbounded.
     """
+    theta = _least_squares_start(structure, data)
+    weights = np.where(data.observed, data.n[:, None], 0.0)
+    mean = (weights * np.nan_to_num(data.r)).sum(axis=0) / weights.sum(axis=0)
+    spread = np.nanmean((data.r - mean) ** 2, axis=0)
+    sampling = np.nanmean(
+        np.where(data.observed, np.diag(data.acov)[None, :] / data.n[:, None], np.nan), axis=0
+    )
+    tau2 = np.maximum(spread - sampling, MIN_TAU2_START)
     free = np.full(structure.n_params, -np.inf)
     if like.re_type == "Diag":
-        tau, tau_lower = np.full(like.q, math.log(TAU2_START)), np.full(like.q, LOG_TAU2_LOWER)
+        tau, tau_lower = np.log(tau2), np.full(like.q, LOG_TAU2_LOWER)
     elif like.re_type == "Symm":
-        chol = math.sqrt(TAU2_START) * np.eye(like.q)[np.tril_indices(like.q)]
+        chol = np.diag(np.sqrt(tau2))[np.tril_indices(like.q)]
         tau, tau_lower = chol, np.full(chol.size, -np.inf)
     else:
         tau = tau_lower = np.zeros(0)
-    return np.concatenate([structure.start, tau]), np.concatenate([free, tau_lower])
+    return np.concatenate([theta, tau]), np.concatenate([free, tau_lower])
+
+
+def _least_squares_start(structure: Structure, data: CorData) -> np.ndarray:
+    """Gauss-Newton on the mean correlations (unit weights), moderators at 0, from the model's
+    starts; a step that does not reduce the residuals, or a failure, keeps the last point.
+    """
+    weights = np.where(data.observed, data.n[:, None], 0.0)
+    target = (weights * np.nan_to_num(data.r)).sum(axis=0) / weights.sum(axis=0)
+    theta = structure.start.copy()
+    base = np.array([not name.count(":") for name in structure.names])  # slopes stay at 0
+    x = np.zeros((1, len(structure.moderators)))
+    try:
+        rho, J, _ = structure.evaluate(theta, x)
+        loss = float(np.sum((target - rho[0]) ** 2))
+        for _ in range(20):
+            Jb = J[0][:, base]
+            step = np.linalg.lstsq(Jb, target - rho[0], rcond=None)[0]
+            trial = theta.copy()
+            trial[base] += step
+            rho_t, J_t, _ = structure.evaluate(trial, x)
+            loss_t = float(np.sum((target - rho_t[0]) ** 2))
+            if not np.isfinite(loss_t) or loss_t >= loss:
+                break
+            theta, rho, J, loss = trial, rho_t, J_t, loss_t
+            if np.max(np.abs(step)) < 1e-6:
+                break
+    except (ModelError, np.linalg.LinAlgError):
+        return structure.start.copy()
+    return theta
 
 
 def _report(
