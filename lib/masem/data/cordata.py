@@ -125,6 +125,14 @@ def cor_data(
     In S. Ikeda (Ed.), *Essays in Probability and Statistics* (pp. 235-251). Shinko Tsusho.
     Jak, S., & Cheung, M. W.-L. (2020). Meta-analytic structural equation modeling with
     moderating effects on SEM parameters. *Psychological Methods*, 25(4), 430-455.
+
+    Examples
+    --------
+    >>> import masem
+    >>> ex = masem.example_data("Nohe15A1")
+    >>> data = masem.cor_data(ex.matrices, ex.n, moderators=ex.moderators[["Lag"]])
+    >>> data.k, data.labels[:2], round(float(data.mean_matrix.loc["W2", "W1"]), 3)
+    (32, ['S1_W1', 'W2_W1'], 0.613)
     """
     data = prepare_studies(matrices, n, variables)
     studies = tuple(
