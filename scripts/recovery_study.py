@@ -6,7 +6,7 @@ Usage (from the repository root)::
     .venv/bin/python scripts/recovery_study.py --reps 20 --part recovery --out /tmp/try
 
 Part ``recovery`` (``results/parameter_recovery/``): databases of ``--studies`` studies are drawn from
-the population model without moderators (``masem.without_moderators``) in two arms:
+the population model without moderators (``Population.without_moderators``) in two arms:
 
 * ``clean``: publication selection off; the approaches of ``masem.default_approaches()``
   (TSSEM on corrected correlations, univariate r on corrected correlations, TSSEM on observed
@@ -64,7 +64,7 @@ def run_recovery(args: argparse.Namespace) -> None:
     model = model_path.read_text(encoding="utf-8")
     if out.resolve() != model_path.parent.resolve():
         (out / model_path.name).write_text(model, encoding="utf-8")
-    population = masem.without_moderators(masem.read_population(ROOT / "data" / "population", "individual"))
+    population = masem.read_population(ROOT / "data" / "population", "individual").without_moderators()
     bundled = masem.default_design("individual")
     arms = {
         "clean": (dataclasses.replace(bundled, selection=None), masem.default_approaches(), args.seed),

@@ -126,9 +126,9 @@ FITTED: dict[str, Callable[[], object]] = {
     "subgroups": _subgroups,
     "multigroup": lambda: masem.tssem2_multigroup(_subgroups(), BUNDLED_MODEL),
     "population": lambda: masem.read_population(ROOT / "data" / "population", "individual"),
-    "population without moderators": lambda: masem.without_moderators(
-        masem.read_population(ROOT / "data" / "population", "individual")
-    ),
+    "population without moderators": lambda: masem.read_population(
+        ROOT / "data" / "population", "individual"
+    ).without_moderators(),
 }
 
 D, M = masem.DataError, masem.ModelError
@@ -220,7 +220,7 @@ CASES: dict[str, Case] = {
     "simulate_database no studies": Case("simulate_database", ("{population}",), D, ("n_studies", "0"), {"level": "team", "n_studies": 0}),
     # --- subgroup MASEM ------------------------------------------------------------------------------
     "subgroup_tssem unknown moderator": Case("subgroup_tssem", ("individual database", BUNDLED_VARIABLES), D, ("by must name", "'sector'", "industry"), {"by": "sector"}),
-    "subgroup_tssem pair missing in a group": Case("subgroup_tssem", ("individual database", ["PE", "SERV", "CSAT"]), D, ("group 'other'", "SERV-CSAT"), {"by": "industry"}),
+    "subgroup_tssem pair missing in a group": Case("subgroup_tssem", ("individual database", ["PE", "CSE", "CSAT"]), D, ("group 'other'", "CSE-CSAT"), {"by": "industry"}),
     "tssem2_multigroup unknown parameter": Case("tssem2_multigroup", ("subgroups", BUNDLED_MODEL), M, ("unknown parameter 'beta'", "JSonPE"), {"equal": "beta"}),
     "tssem2_multigroup on a single-group stage 1": Case("tssem2_multigroup", ("stage1", "c ~ a"), D, ("subgroup_tssem()", "TSSEM1Result")),
     "equality_tests on a string": Case("equality_tests", ("x",), M, ("tssem2_multigroup()", "str")),

@@ -50,7 +50,7 @@ def test_tables_refuse_bad_requests() -> None:
     with pytest.raises(masem.DataError, match="non-empty list"):
         masem.bias_table(DB, "PE", [])
     with pytest.raises(masem.DataError, match="at least 2"):
-        masem.bivariate_table(DB, "PE_MEA", ["TI"])
+        masem.bivariate_table(DB.subset(industry="other"), "HPWP", ["SPS"])  # one study
 
 
 def test_correction_plot() -> None:

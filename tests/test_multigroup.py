@@ -419,9 +419,9 @@ def test_subgroup_tssem_on_the_database(database) -> None:
 
 
 def test_subgroup_tssem_database_errors(database) -> None:
-    never = r"group 'other' \(industry = 'other'\): no study reports 1 pair\(s\): SERV-CSAT\."
+    never = r"group 'other' \(industry = 'other'\): no study reports 1 pair\(s\): CSE-CSAT\."
     with pytest.raises(DataError, match=never):
-        masem.subgroup_tssem(database, ["PE", "SERV", "CSAT"], by="industry")
+        masem.subgroup_tssem(database, ["PE", "CSE", "CSAT"], by="industry")
     with pytest.raises(DataError, match="by must name a moderator column.*'sector'"):
         masem.subgroup_tssem(database, ["PE", "SERV"], by="sector")
     with pytest.raises(DataError, match="no study has industry = 'public'"):
@@ -430,7 +430,7 @@ def test_subgroup_tssem_database_errors(database) -> None:
         masem.subgroup_tssem(database, ["PE", "SERV"], by="industry", levels=["service"])
     with pytest.raises(DataError, match="variables: give the construct codes"):
         masem.subgroup_tssem(database, by="industry")
-    with pytest.raises(DataError, match=r"group 'other'.*fewer than 6 studies: PE-CSAT \(k = 5\), SERV-CSAT \(k = 0\)"):
+    with pytest.raises(DataError, match=r"group 'other'.*fewer than 6 studies: PE-CSAT \(k = 5\), SERV-CSAT \(k = 1\)"):
         masem.subgroup_tssem(database, ["PE", "SERV", "CSAT"], by="industry", levels=["service", "other"], min_k=6)
     with pytest.raises(DataError, match="min_k must be a positive integer"):
         masem.subgroup_tssem(database, ["PE", "SERV"], by="industry", min_k=0)

@@ -51,7 +51,7 @@ DESIGN = dataclasses.replace(masem.default_design("individual"), selection=None)
 
 @pytest.fixture(scope="module")
 def population():
-    return masem.without_moderators(masem.read_population(ROOT / "data" / "population", "individual"))
+    return masem.read_population(ROOT / "data" / "population", "individual").without_moderators()
 
 
 def test_expected_matrix_without_heterogeneity_is_rho(population) -> None:
@@ -187,8 +187,8 @@ def test_moderators_are_refused_and_not_touched() -> None:
     original = masem.read_population(ROOT / "data" / "population", "individual")
     with pytest.raises(DataError, match="without_moderators"):
         masem.expected_matrix(original, SMALL)
-    stripped = masem.without_moderators(original)
-    assert len(stripped.moderators) == 0 and len(original.moderators) == 6
+    stripped = original.without_moderators()
+    assert len(stripped.moderators) == 0 and len(original.moderators) == 29  # 3 slopes + 26 zero (year)
     pd.testing.assert_frame_equal(stripped.rho, original.rho)
 
 
@@ -207,6 +207,13 @@ def test_bad_arguments(population) -> None:
         masem.recovery_truth(population, "PE ~ NOPE", SMALL)
     with pytest.raises(DataError, match="Population"):
         masem.without_moderators("data/population")
+
+
+def test_deprecated_without_moderators_still_works() -> None:
+    original = masem.example_population()
+    with pytest.warns(DeprecationWarning, match=r"population.without_moderators\(\) instead"):
+        stripped = masem.without_moderators(original)
+    assert len(stripped.moderators) == 0 and len(original.moderators) == 2
 
 
 def test_recovery_plot(small_run) -> None:

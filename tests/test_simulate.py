@@ -3,17 +3,20 @@
 Questions answered, one per test (or parametrised group):
 - Population: are both implied matrices positive definite (smallest eigenvalue > 0.02), are the
   eight published anchors exact (in the model and in the written CSV), are signs and the
-  second-order structure of the empowerment dimensions as documented, and do the moderator
-  shifts have the documented size?
+  second-order structure of the empowerment dimensions as documented, do the moderators have
+  the documented true slopes (per 10 points of individualism, per 0.1 of customer contact, zero per
+  decade), and is every slope written in moderators.csv and its README?
 - Determinism: does the same seed give identical tables, and another seed different ones?
 - Coverage: enough studies (>= 140 / >= 40), every required pair observed by enough studies,
   sparse pairs present, empowerment nearly always measured, overall PE and dimensions rarely both?
 - Realism: skewed sample sizes with the documented median and range, every study matrix positive
   definite, alphas plausible and sometimes missing, observed correlations attenuated so that
   correcting with the reported alphas recovers the anchors?
-- Moderators and the small-study effect: are PE-SERV (industry) and PE-JS (culture) moderated, and
-  does PE-TP - and not an unselected pair - show a small-study effect (weighted regression of r on
-  1/sqrt(n), classical Egger test)?
+- Moderators and the small-study effect: are PE-SERV (customer contact, hence industry) and PE-JS
+  (individualism, hence culture) moderated, PE-OC and the publication year not, do the study columns
+  follow the design (Hofstede scores by country, culture derived from them, contact higher in service
+  industries), and does PE-TP - and not an unselected pair - show a small-study effect (weighted
+  regression of r on 1/sqrt(n), classical Egger test)?
 - Bad arguments and broken population files raise DataError / ModelError naming the problem;
   the population is not mutated by a simulation.
 """
@@ -113,20 +116,48 @@ def test_signs_and_second_order_structure(populations):
         np.testing.assert_allclose(rho.loc[d, outside], loadings[d] * rho.loc["PE", outside], atol=0.06)
 
 
-def test_moderator_shifts_have_documented_size(populations):
+def test_moderator_slopes_have_documented_size(populations):
     pop = populations["individual"]
-    service, other = pop.implied({"industry": "service"}), pop.implied({"industry": "other"})
-    # corr(PE, SERV) is linear in the shifted path, so +/-.10 on it is exactly .20 apart (1e-9:
-    # the fixed point of the residual variances stops at 1e-14).
-    assert service.loc["PE", "SERV"] - other.loc["PE", "SERV"] == pytest.approx(0.20, abs=1e-9)
-    individualist = pop.implied({"culture": "individualist"})
-    collectivist = pop.implied({"culture": "collectivist"})
-    difference = individualist.loc["PE", "JS"] - collectivist.loc["PE", "JS"]
-    assert difference == pytest.approx(0.14, abs=1e-9)  # +/-.07 on JS ~ PE; tolerance as above
-    for moderated in (service, other, individualist, collectivist):
-        assert np.linalg.eigvalsh(moderated.to_numpy())[0] > 0.02  # the same PD margin
-        np.testing.assert_allclose(np.diag(moderated.to_numpy()), 1.0)
+    # The true slopes of data/population/README.md, in their units.
+    contact = {c: pop.implied({"customer_contact": c}) for c in (0.3, 0.7)}
+    # corr(PE, SERV) is linear in the path SERV ~ PE: +.05 per 0.1 of contact over 0.4 is exactly
+    # .20 (1e-9: the fixed point of the residual variances stops at 1e-14).
+    assert contact[0.7].loc["PE", "SERV"] - contact[0.3].loc["PE", "SERV"] == pytest.approx(0.20, abs=1e-9)
+    # CSAT depends on SERV only, so corr(SERV, CSAT) is the path itself, .35 at contact 0.5.
+    assert contact[0.7].loc["SERV", "CSAT"] == pytest.approx(0.45, abs=1e-9)
+    assert contact[0.3].loc["SERV", "CSAT"] == pytest.approx(0.25, abs=1e-9)
+    culture = {x: pop.implied({"individualism": x}) for x in (28, 88)}
+    difference = culture[88].loc["PE", "JS"] - culture[28].loc["PE", "JS"]
+    assert difference == pytest.approx(0.12, abs=1e-9)  # +.02 per 10 points over 60; as above
+    at_center = pop.implied({"individualism": 58, "customer_contact": 0.5, "year": 1995})
+    pd.testing.assert_frame_equal(at_center, pop.rho)  # the anchors hold at the centres
+    pd.testing.assert_frame_equal(pop.implied({"year": 2024}), pop.implied({"year": 1995}))  # null
+    for x in (0, 100):
+        for c in (0.0, 1.0):
+            moderated = pop.implied({"individualism": x, "customer_contact": c}).to_numpy()
+            assert np.linalg.eigvalsh(moderated)[0] > 0.02  # the same PD margin at the extremes
+            np.testing.assert_allclose(np.diag(moderated), 1.0)
+    team = populations["team"]
+    gap = team.implied({"customer_contact": 0.7}) - team.implied({"customer_contact": 0.3})
+    assert gap.loc["T_PERF", "T_CSAT"] == pytest.approx(0.20, abs=1e-9)  # linear, as above
     assert "published_anchors=8" in repr(pop)
+
+
+def test_every_true_slope_is_documented():
+    table = pd.read_csv(POPULATION / "moderators.csv", keep_default_na=False)
+    slopes = {(r.level, r.moderator, r.lhs, r.rhs): (r.shift, r.center, r.per) for r in table.itertuples()}
+    assert slopes["individual", "individualism", "JS", "PE"] == (0.02, 58, 10)
+    assert slopes["individual", "customer_contact", "SERV", "PE"] == (0.05, 0.5, 0.1)
+    assert slopes["individual", "customer_contact", "CSAT", "SERV"] == (0.05, 0.5, 0.1)
+    assert slopes["team", "customer_contact", "T_CSAT", "T_PERF"] == (0.05, 0.5, 0.1)
+    for level in ("individual", "team"):
+        model = pd.read_csv(POPULATION / f"{level}_model.csv", keep_default_na=False)
+        for lhs, rhs in zip(*model[model["op"] == "~"][["lhs", "rhs"]].to_numpy().T):
+            assert slopes[level, "year", lhs, rhs] == (0, 2010, 10)  # a null moderator on every path
+    assert (table["category"] == "").all()  # every moderator is continuous
+    readme = (POPULATION / "README.md").read_text(encoding="utf-8")
+    for unit in ("per 10 points", "per 0.1", "per decade", "Hofstede"):
+        assert unit in readme
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,26 +278,47 @@ def test_alphas_correct_the_attenuation(individual, var, anchor):
 # ----------------------------------------------------------------------------------------------
 # Moderators and the small-study effect
 # ----------------------------------------------------------------------------------------------
-def moderator_test(db, a, b, column, category):
+def moderator_test(db, a, b, column, category=None):
+    """WLS of Fisher's z on a moderator: a category's indicator, or a numeric column as it is."""
     rows = pair_rows(db, a, b, with_studies=True)
-    x = sm.add_constant((rows[column] == category).astype(float).to_numpy())
+    x = rows[column] if category is None else rows[column] == category
+    x = sm.add_constant(x.astype(float).to_numpy())
     return sm.WLS(np.arctanh(rows["r"].to_numpy()), x, weights=rows["n"].to_numpy() - 3).fit()
 
 
 @pytest.mark.parametrize(
     ("a", "b", "column", "category"),
-    [("PE", "SERV", "industry", "service"), ("PE", "JS", "culture", "individualist")],
+    [("PE", "SERV", "industry", "service"), ("PE", "JS", "culture", "individualist"),
+     ("PE", "SERV", "customer_contact", None), ("PE", "JS", "individualism", None)],
 )
 def test_moderators_present(individual, a, b, column, category):
     fit = moderator_test(individual, a, b, column, category)
-    # The design separates the groups by .14-.20 in rho (about .10-.17 in z after attenuation);
-    # with 35-50 studies that is far beyond chance, so a strict 1% level is safe.
-    assert fit.params[1] > 0.05 and fit.pvalues[1] < 0.01
+    # The design separates the groups by .13-.20 in rho (about .10-.17 in z after attenuation);
+    # contact spans .03-.98 (.20 in rho per .4) and individualism 14-91 (.02 per 10 points): with
+    # 35-65 studies that is far beyond chance, so a strict 1% level is safe.
+    assert fit.params[1] > 0 and fit.pvalues[1] < 0.01
 
 
-def test_unmoderated_pair_not_moderated(individual):
-    fit = moderator_test(individual, "PE", "OC", "industry", "service")
-    assert fit.pvalues[1] > 0.05  # no shift on PE-OC: the conventional 5% level
+@pytest.mark.parametrize(
+    ("a", "b", "column"),
+    [("PE", "OC", "industry"), ("PE", "OC", "customer_contact"), ("PE", "JS", "year"), ("PE", "SERV", "year")],
+)
+def test_unmoderated_pairs_not_moderated(individual, a, b, column):
+    category = "service" if column == "industry" else None
+    fit = moderator_test(individual, a, b, column, category)
+    assert fit.pvalues[1] > 0.05  # no slope in the population (year: a null moderator): 5% level
+
+
+def test_study_moderator_columns(individual, team):
+    hofstede = {country: score for country, score, _ in default_design("individual").countries}
+    for db in (individual, team):
+        studies = db.studies
+        assert (studies["individualism"] == studies["country"].map(hofstede)).all()
+        assert ((studies["individualism"] >= 50) == (studies["culture"] == "individualist")).all()
+        assert studies["customer_contact"].between(0, 1).all()
+        means = studies.groupby("industry")["customer_contact"].mean()
+        # design means .7 (service) and .3 (other); 20-80 studies per group: SE below .04
+        assert means["service"] > 0.6 and means["other"] < 0.4
 
 
 def small_study_slope(db, a, b):
@@ -318,6 +370,55 @@ def test_design_naming_unknown_construct(populations):
 def test_unknown_moderator_category(populations):
     with pytest.raises(masem.DataError, match="'industry' = 'mining'"):
         populations["individual"].implied({"industry": "mining"})
+
+
+def test_bad_continuous_moderator_value(populations):
+    with pytest.raises(masem.DataError, match="'individualism' is continuous .* not 'high'"):
+        populations["individual"].implied({"individualism": "high"})
+    with pytest.raises(masem.DataError, match="'customer_contact' must be finite"):
+        populations["individual"].implied({"customer_contact": float("nan")})
+
+
+def test_categorical_moderators_still_read():
+    # The bundled example population's moderators.csv has categorical rows and no center / per.
+    pop = masem.example_population()
+    gap = pop.implied({"industry": "service"}) - pop.implied({"industry": "other"})
+    assert gap.loc["Y", "M"] == pytest.approx(0.20, abs=1e-9)  # +/-.10 on Y ~ M, linear in it
+    assert pop.moderators["center"].isna().all()
+
+
+MODERATOR_HEADER = "level,moderator,category,center,per,lhs,op,rhs,shift,note\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ("team,year,,2010,10,T_EMP,~,T_LEAD,0,x\nteam,year,old,,,T_EMP,~,T_LEAD,0.1,x\n",
+         r"\['year'\] have rows with and without a category"),
+        ("team,year,,2010,0,T_EMP,~,T_LEAD,0.1,x\n", r"line 2: column 'per' has value '0'"),
+        ("team,year,,,10,T_EMP,~,T_LEAD,0.1,x\n", r"line 2: column 'center' has value ''"),
+        ("team,industry,service,0.5,,T_EMP,~,T_LEAD,0.1,x\n", "a center or per; leave them empty"),
+        ("team,year,,2010,10,T_EMP,~,T_PERF,0.1,x\n", r"line 2: the shift of T_EMP ~ T_PERF"),
+    ],
+)
+def test_broken_moderators_file(tmp_path, rows, expected):
+    folder = tmp_path / "pop"
+    folder.mkdir()
+    for name in ("constructs.csv", "team_model.csv"):
+        (folder / name).write_bytes((POPULATION / name).read_bytes())
+    (folder / "moderators.csv").write_text(MODERATOR_HEADER + rows)
+    with pytest.raises((masem.DataError, masem.ModelError), match=expected):
+        read_population(folder, "team")
+
+
+def test_moderator_that_is_no_study_column(tmp_path):
+    folder = tmp_path / "pop"
+    folder.mkdir()
+    for name in ("constructs.csv", "team_model.csv"):
+        (folder / name).write_bytes((POPULATION / name).read_bytes())
+    (folder / "moderators.csv").write_text(MODERATOR_HEADER + "team,tenure,,5,1,T_EMP,~,T_LEAD,0.01,x\n")
+    with pytest.raises(masem.ModelError, match="continuous moderator 'tenure'.*customer_contact"):
+        simulate_database(folder, "team", seed=1)
 
 
 def test_impossible_coverage_is_explained(populations):

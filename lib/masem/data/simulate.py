@@ -2,16 +2,21 @@
 
 The population is a recursive structural model of standardised (true-score) variables
 (``data/population/<level>_model.csv``) whose implied correlation matrix reproduces the published
-anchors exactly; moderators shift single paths (``moderators.csv``). Each simulated primary study
-draws its own true matrix (population + random effects on Fisher's z), then item-level data:
-every construct is measured by a scale of several items with study-specific loadings, so the
-scale scores' correlations are attenuated by unreliability exactly as in real studies, and
-Cronbach's alpha is computed from the items (pingouin). Publication selection on one relation
-creates a documented small-study effect. See ``data/population/README.md`` and ``data/README.md``.
+anchors exactly; study characteristics change single paths (``moderators.csv``: a shift per
+category, or a slope per unit of a continuous moderator such as the individualism score). Each
+simulated primary study draws its own true matrix (population + random effects on Fisher's z),
+then item-level data: every construct is measured by a scale of several items with study-specific
+loadings, so the scale scores' correlations are attenuated by unreliability exactly as in real
+studies, and Cronbach's alpha is computed from the items (or both statistics are drawn from the
+Wishart distribution of the items' sample covariance, for fast simulation studies). Publication
+selection on one relation creates a documented small-study effect. See
+``data/population/README.md`` and ``data/README.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from masem._util import frozen
+from masem._util import choose, frozen
 from masem.data.database import StudyDatabase
 from masem.errors import DataError, ModelError
 
@@ -34,20 +39,28 @@ __all__ = [
 
 LEVELS = ("individual", "team")
 CODEBOOK_COLUMNS = ("code", "name", "level", "role", "description", "service_practices")
-_STUDY_MODERATORS = (
-    "industry",
-    "culture",
-    "country",
-    "setting",
-    "empowerment_measure",
-    "empowerment_scores",
-)
+# Study columns a moderators.csv row may name: text columns take categorical rows, numeric
+# columns continuous ones.
+_STUDY_MODERATORS = {
+    "industry": "categorical",
+    "culture": "categorical",
+    "country": "categorical",
+    "setting": "categorical",
+    "empowerment_measure": "categorical",
+    "empowerment_scores": "categorical",
+    "year": "continuous",
+    "individualism": "continuous",
+    "customer_contact": "continuous",
+}
 # A study's true matrix and its rounded observed matrix must be comfortably positive definite so
 # that the loader (and every estimator) accepts it; these floors are far below typical values.
 _MIN_EIG_TRUE = 0.01
 _MIN_EIG_OBSERVED = 1e-3
 _MAX_DRAWS = 1000
 _MAX_SWEEPS = 1000
+_GENERATORS = ("items", "statistics")
+# Moderated matrices kept per Population (see Population.implied).
+_CACHE_SIZE = 4096
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,12 +139,15 @@ class Population:
         ``items_max`` (scale length), ``weight`` and ``service_weight`` (relative chance that a
         study in another / a service industry measures the construct).
     rho : pandas.DataFrame
-        The model-implied true-score correlation matrix, published anchors exact.
+        The model-implied true-score correlation matrix, published anchors exact (every
+        continuous moderator at its ``center``, no categorical shift).
     model : pandas.DataFrame
         The structural model as read (``lhs``, ``op``, ``rhs``, ``value``, ``note``).
     moderators : pandas.DataFrame
-        Path shifts by study characteristic (``moderator``, ``category``, ``lhs``, ``op``,
-        ``rhs``, ``shift``, ``note``).
+        How study characteristics change single paths (``moderator``, ``category``, ``center``,
+        ``per``, ``lhs``, ``op``, ``rhs``, ``shift``, ``note``): a categorical row (``category``
+        given) adds ``shift`` to the path in studies of that category; a continuous row (no
+        category) adds ``shift`` per ``per`` units of the moderator above ``center``.
     """
 
     level: str
@@ -143,6 +159,7 @@ class Population:
     _corr: np.ndarray
     _endogenous: np.ndarray
     _cache: dict = field(default_factory=dict)
+    _index: dict = field(default_factory=dict)
 
     @property
     def constructs(self) -> pd.DataFrame:
@@ -161,7 +178,9 @@ class Population:
 
     @property
     def moderators(self) -> pd.DataFrame:
-        """The moderator shifts of single paths (moderators.csv)."""
+        """The moderator rows of single paths (moderators.csv); ``center`` and ``per`` are NaN
+        for categorical rows.
+        """
         return self._moderators.copy()
 
     @property
@@ -169,40 +188,164 @@ class Population:
         """Construct codes in codebook order."""
         return list(self._constructs["code"])
 
-    def implied(self, moderators: Mapping[str, str] | None = None) -> pd.DataFrame:
+    def implied(self, moderators: Mapping[str, str | float] | None = None) -> pd.DataFrame:
         """True-score correlation matrix for studies with the given characteristics.
 
         Parameters
         ----------
         moderators : mapping, optional
-            Study characteristics, e.g. ``{"industry": "service", "culture": "collectivist"}``.
-            Each matching row of ``moderators.csv`` adds its ``shift`` to a path coefficient;
-            residual variances are then reset so that every variable keeps unit variance. With
-            no moderators this is :attr:`rho`.
+            Study characteristics, e.g. ``{"industry": "service"}`` for a categorical moderator
+            or ``{"individualism": 91, "customer_contact": 0.8}`` for continuous ones. Each
+            matching row of ``moderators.csv`` changes its path: a categorical row adds its
+            ``shift``, a continuous row ``shift * (value - center) / per``; residual variances
+            are then reset so that every variable keeps unit variance. A continuous moderator
+            left out stands at its ``center``; with no moderators this is :attr:`rho`.
 
         Returns
         -------
         pandas.DataFrame
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> float(pop.implied({"industry": "service"}).loc["Y", "M"].round(2))
+        0.4
         """
-        key = tuple(sorted((moderators or {}).items()))
-        known = self._moderators.groupby("moderator")["category"].agg(set).to_dict()
-        for name, category in key:
-            if category not in known.get(name, set()):
-                raise DataError(
-                    f"moderator {name!r} = {category!r} is not in moderators.csv for level "
-                    f"{self.level!r}; known: { ({k: sorted(v) for k, v in known.items()}) }."
-                )
-        if key not in self._cache:
+        return pd.DataFrame(
+            self._implied_array(moderators or {}).copy(),
+            index=self.variables,
+            columns=self.variables,
+        )
+
+    def _implied_array(self, moderators: Mapping[str, str | float]) -> np.ndarray:
+        """:meth:`implied` as a read-only array (the simulation asks once per study)."""
+        delta = self._path_shifts(moderators)
+        key = tuple(sorted(delta.items()))
+        if not delta and key not in self._cache:
+            self._cache[key] = frozen(self._rho.to_numpy())  # the anchors exact
+        elif key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                # Continuous moderators give (almost) every study its own matrix; a bounded
+                # cache keeps the repeated ones without growing with the number of studies.
+                self._cache.clear()
             A = self._paths.copy()
-            index = {c: i for i, c in enumerate(self.variables)}
-            for name, category in key:
-                mods = self._moderators
-                rows = mods[(mods["moderator"] == name) & (mods["category"] == category)]
-                for lhs, rhs, shift in zip(rows["lhs"], rows["rhs"], rows["shift"]):
-                    A[index[lhs], index[rhs]] += shift
+            for (i, j), shift in delta.items():
+                A[i, j] += shift
             sigma, _ = _implied(A, self._corr, self._endogenous, None, self.variables)
-            self._cache[key] = pd.DataFrame(sigma, index=self.variables, columns=self.variables)
-        return self._cache[key].copy()
+            self._cache[key] = frozen(sigma)
+        return self._cache[key]
+
+    def without_moderators(self) -> Population:
+        """The same population model with no moderator rows: every study shares :attr:`rho`.
+
+        Returns
+        -------
+        Population
+            A new object; this one is unchanged.
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> len(pop.moderators), len(pop.without_moderators().moderators)
+        (2, 0)
+        """
+        return self.with_moderators(self._moderators.iloc[0:0])
+
+    def with_moderators(self, moderators: pd.DataFrame) -> Population:
+        """The same population model with another moderator table.
+
+        Parameters
+        ----------
+        moderators : pandas.DataFrame
+            Rows as in ``moderators.csv`` (columns ``level``, ``moderator``, ``category``,
+            ``lhs``, ``op``, ``rhs``, ``shift``, ``note``, and ``center`` and ``per`` for
+            continuous moderators), e.g. :attr:`moderators` with some rows changed or left out;
+            rows of other levels are ignored. Checked as :func:`read_population` checks the
+            file.
+
+        Returns
+        -------
+        Population
+            A new object with an empty cache of moderated matrices; this one is unchanged.
+
+        Examples
+        --------
+        >>> import masem
+        >>> pop = masem.example_population()
+        >>> stronger = pop.moderators.assign(shift=lambda t: 2 * t["shift"])
+        >>> stronger_pop = pop.with_moderators(stronger)
+        >>> float(stronger_pop.implied({"industry": "service"}).loc["Y", "M"].round(2))
+        0.5
+        """
+        if not isinstance(moderators, pd.DataFrame):
+            raise DataError(
+                "moderators must be a DataFrame with the columns of moderators.csv, got "
+                f"{type(moderators).__name__}."
+            )
+        missing = [c for c in _MODERATOR_COLUMNS if c not in moderators.columns]
+        if missing:
+            raise DataError(
+                f"the moderator table lacks the column(s) {missing}; required: "
+                f"{list(_MODERATOR_COLUMNS)} (and center, per for continuous moderators)."
+            )
+        text = moderators.reset_index(drop=True).map(_as_text)
+        table = _moderator_table(
+            text,
+            lambda row: f"moderator table, row {row}",
+            "moderator table",
+            self.level,
+            self.variables,
+            self._paths,
+        )
+        return dataclasses.replace(self, _moderators=table, _cache={}, _index={})
+
+    def _path_shifts(self, moderators: Mapping[str, str | float]) -> dict[tuple[int, int], float]:
+        """Total change of each moderated path (row, column of A) for the given study."""
+        numeric, categorical = self._moderator_rows()
+        delta: dict[tuple[int, int], float] = {}
+        for name, value in moderators.items():
+            if name in numeric:
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                    raise DataError(
+                        f"moderator {name!r} is continuous in moderators.csv for level "
+                        f"{self.level!r}; give a number, not {value!r}."
+                    )
+                if not np.isfinite(float(value)):
+                    raise DataError(f"moderator {name!r} must be finite, got {value!r}.")
+                changes = [(cell, slope * (float(value) - c)) for cell, slope, c in numeric[name]]
+            elif value in categorical.get(name, {}):
+                changes = categorical[name][value]
+            else:
+                known = {k: sorted(v) for k, v in categorical.items()}
+                raise DataError(
+                    f"moderator {name!r} = {value!r} is not in moderators.csv for level "
+                    f"{self.level!r}; known: {known}, continuous: {sorted(numeric)}."
+                )
+            for cell, shift in changes:
+                delta[cell] = delta.get(cell, 0.0) + shift
+        return {cell: shift for cell, shift in delta.items() if shift != 0.0}
+
+    def _moderator_rows(self) -> tuple[dict, dict]:
+        """The moderator table as lookups, built once: continuous name -> [(cell, slope per unit,
+        center)], categorical name -> {category: [(cell, shift)]}.
+        """
+        if "rows" not in self._index:
+            index = {c: i for i, c in enumerate(self.variables)}
+            numeric: dict[str, list] = {}
+            categorical: dict[str, dict[str, list]] = {}
+            for row in self._moderators.itertuples(index=False):
+                cell = (index[row.lhs], index[row.rhs])
+                if row.category == "":
+                    numeric.setdefault(row.moderator, []).append(
+                        (cell, row.shift / row.per, row.center)
+                    )
+                else:
+                    group = categorical.setdefault(row.moderator, {})
+                    group.setdefault(row.category, []).append((cell, row.shift))
+            self._index["rows"] = (numeric, categorical)
+        return self._index["rows"]
 
     def summary(self) -> pd.DataFrame:
         """One row per pair in codebook order: var1, var2, rho, provenance, source."""
@@ -413,20 +556,89 @@ def _parse_model(
     return paths, corr, endogenous, np.array(anchor_rows, dtype=float).reshape(-1, 3)
 
 
+_MODERATOR_COLUMNS = ("level", "moderator", "category", "lhs", "op", "rhs", "shift", "note")
+
+
 def _read_moderators(path: Path, level: str, codes: list[str], paths: np.ndarray) -> pd.DataFrame:
-    frame = _read_csv(path, ("level", "moderator", "category", "lhs", "op", "rhs", "shift", "note"))
+    """The moderator rows of one level, read from ``moderators.csv`` (:func:`_moderator_table`)."""
+    frame = _read_csv(path, _MODERATOR_COLUMNS)
+    return _moderator_table(
+        frame, lambda row: f"{path}, line {row + 2}", str(path), level, codes, paths
+    )
+
+
+def _moderator_table(
+    frame: pd.DataFrame, locate, source: str, level: str, codes: list[str], paths: np.ndarray
+) -> pd.DataFrame:
+    """The checked moderator rows of one level, from text cells as moderators.csv holds them.
+
+    ``center`` and ``per`` (optional columns) are NaN for categorical rows and required numbers
+    for continuous ones (rows without a category); ``locate(row)`` names a row in messages.
+    """
+    frame = frame.copy()
+    for optional in ("center", "per"):
+        if optional not in frame.columns:
+            frame[optional] = ""
     frame = frame[frame["level"] == level]
     index = {c: i for i, c in enumerate(codes)}
-    shifts = []
+    shifts, centers, pers = [], [], []
+
+    def number(col: str, row: int) -> float:
+        text = frame.at[row, col]
+        try:
+            value = float(text)
+        except ValueError:
+            value = np.nan
+        if not np.isfinite(value):
+            raise DataError(
+                f"{locate(row)}: column '{col}' has value '{text}', which is not a number."
+            )
+        return value
+
     for row in frame.index:
         lhs, op, rhs = frame.at[row, "lhs"], frame.at[row, "op"], frame.at[row, "rhs"]
         if op != "~" or lhs not in index or rhs not in index or not paths[index[lhs], index[rhs]]:
             raise ModelError(
-                f"{path}, line {row + 2}: the shift of {lhs} {op} {rhs} must name a path '~' of "
+                f"{locate(row)}: the shift of {lhs} {op} {rhs} must name a path '~' of "
                 f"{level}_model.csv."
             )
-        shifts.append(_number(path, frame, "shift", row))
-    return frame.assign(shift=shifts).reset_index(drop=True)
+        shifts.append(number("shift", row))
+        if frame.at[row, "category"] == "":
+            centers.append(number("center", row))
+            pers.append(number("per", row))
+            if not pers[-1] > 0:
+                raise DataError(
+                    f"{locate(row)}: column 'per' has value '{frame.at[row, 'per']}'; "
+                    "a continuous moderator's unit must be a positive number."
+                )
+        elif frame.at[row, "center"] != "" or frame.at[row, "per"] != "":
+            raise DataError(
+                f"{locate(row)}: moderator '{frame.at[row, 'moderator']}' has the "
+                f"category '{frame.at[row, 'category']}' and a center or per; leave them empty "
+                "for a categorical row, or the category empty for a continuous one."
+            )
+        else:
+            centers.append(np.nan)
+            pers.append(np.nan)
+    frame = frame.assign(shift=shifts, center=centers, per=pers)
+    kinds = frame.groupby("moderator")["category"].agg(lambda c: {v == "" for v in c})
+    mixed = sorted(name for name, kind in kinds.items() if len(kind) > 1)
+    if mixed:
+        raise DataError(
+            f"{source}: moderator(s) {mixed} have rows with and without a category; a moderator "
+            "is either categorical (every row names a category) or continuous (no row does)."
+        )
+    columns = ["level", "moderator", "category", "center", "per", "lhs", "op", "rhs", "shift"]
+    return frame[columns + ["note"]].reset_index(drop=True)
+
+
+def _as_text(value: object) -> str:
+    """A cell of a moderator table as moderators.csv would hold it (empty for a missing value;
+    ``repr`` keeps a float exact).
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, numbers.Real) else str(value)
 
 
 def write_population(population: Population, folder: str | Path) -> Path:
@@ -498,7 +710,9 @@ class StudyDesign:
     others: tuple[tuple[int, float], ...]  # number of further constructs and its probability
     service_share: float
     settings: Mapping[str, tuple[str, ...]]
-    countries: tuple[tuple[str, str, float], ...]  # country, culture, weight
+    countries: tuple[tuple[str, int, float], ...]  # country, individualism score, weight
+    individualist_min: float  # culture = "individualist" when the score is at least this
+    contact: Mapping[str, tuple[float, float]]  # customer contact share ~ Beta(a, b) by industry
     years: tuple[int, int]
     tau: float  # SD of study random effects on Fisher's z, every cell
     reliability: tuple[float, float]  # target reliability = low + (high - low) * Beta(a, b)
@@ -515,22 +729,26 @@ class StudyDesign:
 
 _CORE = ("HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "STR", "TI", "TP", "SERV", "CSAT")
 _DIMS = ("PE_MEA", "PE_COM", "PE_SDT", "PE_IMP")
+# Hofstede's individualism index (IDV, 0-100) of each country as published in Hofstede,
+# Hofstede & Minkov (2010, ch. 4); weights: the illustrative share of studies from that country.
 _COUNTRIES = (
-    ("USA", "individualist", 30.0),
-    ("UK", "individualist", 6.0),
-    ("Canada", "individualist", 5.0),
-    ("Australia", "individualist", 4.0),
-    ("Netherlands", "individualist", 3.0),
-    ("Germany", "individualist", 3.0),
-    ("China", "collectivist", 18.0),
-    ("Taiwan", "collectivist", 5.0),
-    ("South Korea", "collectivist", 5.0),
-    ("India", "collectivist", 5.0),
-    ("Singapore", "collectivist", 3.0),
-    ("Malaysia", "collectivist", 3.0),
-    ("Pakistan", "collectivist", 3.0),
-    ("Turkey", "collectivist", 3.0),
+    ("USA", 91, 30.0),
+    ("UK", 89, 6.0),
+    ("Canada", 80, 5.0),
+    ("Australia", 90, 4.0),
+    ("Netherlands", 80, 3.0),
+    ("Germany", 67, 3.0),
+    ("China", 20, 18.0),
+    ("Taiwan", 17, 5.0),
+    ("South Korea", 18, 5.0),
+    ("India", 48, 5.0),
+    ("Singapore", 20, 3.0),
+    ("Malaysia", 26, 3.0),
+    ("Pakistan", 14, 3.0),
+    ("Turkey", 37, 3.0),
 )
+# Share of the job spent in customer contact: mean .7 in service industries, .3 in others.
+_CONTACT = {"service": (7.0, 3.0), "other": (3.0, 7.0)}
 _SETTINGS = {
     "service": ("hotel", "bank", "call centre", "retail", "restaurant", "hospital"),
     "other": (
@@ -559,6 +777,8 @@ _DESIGNS = {
         service_share=0.5,
         settings=_SETTINGS,
         countries=_COUNTRIES,
+        individualist_min=50.0,
+        contact=_CONTACT,
         years=(1995, 2024),
         tau=0.08,
         reliability=(0.70, 0.95),
@@ -592,6 +812,8 @@ _DESIGNS = {
         service_share=0.5,
         settings=_SETTINGS,
         countries=_COUNTRIES,
+        individualist_min=50.0,
+        contact=_CONTACT,
         years=(1995, 2024),
         tau=0.08,
         reliability=(0.70, 0.95),
@@ -670,9 +892,14 @@ def _draw_designs(
     slots = []
     for _ in range(k):
         year = int(_choice(rng, tuple(years), list(years - years[0] + 1.0)))
-        country, culture, _w = _choice(rng, design.countries, [c[2] for c in design.countries])
+        country, individualism, _w = _choice(
+            rng, design.countries, [c[2] for c in design.countries]
+        )
+        culture = "individualist" if individualism >= design.individualist_min else "collectivist"
         industry = "service" if rng.random() < design.service_share else "other"
         setting = _choice(rng, design.settings[industry], [1.0] * len(design.settings[industry]))
+        # Two decimals, as the share is written to studies.csv: the true matrix uses that value.
+        contact = round(float(rng.beta(*design.contact[industry])), 2) + 0.0
         scores = _choice(
             rng, tuple(r[0] for r in design.reporting), [r[1] for r in design.reporting]
         )
@@ -700,9 +927,11 @@ def _draw_designs(
             {
                 "year": year,
                 "country": country,
+                "individualism": individualism,
                 "culture": culture,
                 "industry": industry,
                 "setting": setting,
+                "customer_contact": contact,
                 "empowerment_measure": measure,
                 "empowerment_scores": scores,
                 "measured": measured,
@@ -780,14 +1009,24 @@ def _three_decimals(values: np.ndarray) -> np.ndarray:
 
 
 def _simulate_sample(
-    rng: np.random.Generator, truth: np.ndarray, items: np.ndarray, n: int, design: StudyDesign
+    rng: np.random.Generator,
+    truth: np.ndarray,
+    items: np.ndarray,
+    n: int,
+    design: StudyDesign,
+    generator: str = "items",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Item-level data of one study: observed scale-score correlations and Cronbach's alphas.
+    """One study's observed scale-score correlations and Cronbach's alphas.
 
     Each construct j is measured by ``items[j]`` congeneric items x = lambda T_j + e with the
     common loading that gives a target reliability rel (Spearman-Brown: item r = rel / (m - (m - 1)
     rel)), jittered per item. Scale scores are item means, so their correlations are attenuated
     by unreliability as in classical test theory (Spearman, 1904; Lord & Novick, 1968).
+
+    ``generator="items"`` draws the n x K item responses and computes both statistics from them;
+    ``"statistics"`` draws the items' sample covariance matrix itself from its Wishart
+    distribution (:func:`_sample_covariance`), which has the same joint distribution of the
+    correlations and alphas (both are functions of it) at a cost that does not grow with n.
     """
     m = len(truth)
     low, high = design.reliability
@@ -798,17 +1037,54 @@ def _simulate_sample(
         -design.loading_jitter, design.loading_jitter, size=owner.size
     )
     lam = np.clip(lam, 0.3, 0.97)
-    true_scores = rng.standard_normal((n, m)) @ np.linalg.cholesky(truth).T
-    x = true_scores[:, owner] * lam + rng.standard_normal((n, owner.size)) * np.sqrt(1 - lam**2)
     averaging = np.zeros((owner.size, m))
     averaging[np.arange(owner.size), owner] = 1.0 / items[owner]
-    observed = np.corrcoef(x @ averaging, rowvar=False)
-    # pingouin takes ~2.5 s to import; importing it here keeps `import masem` (and every joblib
-    # worker of the bootstrap) fast for users who never simulate data.
-    import pingouin as pg
+    if generator == "items":
+        true_scores = rng.standard_normal((n, m)) @ np.linalg.cholesky(truth).T
+        x = true_scores[:, owner] * lam + rng.standard_normal((n, owner.size)) * np.sqrt(1 - lam**2)
+        observed = np.corrcoef(x @ averaging, rowvar=False)
+        covariance = np.cov(x, rowvar=False)
+    else:
+        sigma = np.outer(lam, lam) * truth[np.ix_(owner, owner)]
+        np.fill_diagonal(sigma, 1.0)
+        covariance = _sample_covariance(rng, sigma, n)
+        scales = averaging.T @ covariance @ averaging
+        sd = np.sqrt(np.diag(scales))
+        observed = scales / np.outer(sd, sd)
+    return observed, _cronbach_alpha(covariance, owner, m)
 
-    alphas = np.array([pg.cronbach_alpha(data=pd.DataFrame(x[:, owner == j]))[0] for j in range(m)])
-    return observed, alphas
+
+def _cronbach_alpha(covariance: np.ndarray, owner: np.ndarray, m: int) -> np.ndarray:
+    """Cronbach's (1951) alpha of each scale from the items' sample covariance matrix:
+    k / (k - 1) (1 - sum of the item variances / variance of the item sum), the formula of
+    ``pingouin.cronbach_alpha`` without its data frame, for all scales at once.
+    """
+    k = np.bincount(owner, minlength=m)
+    members = (owner[:, None] == np.arange(m)).astype(float)
+    item_variances = np.diag(covariance) @ members
+    sum_variance = np.einsum("ij,ik,jk->k", covariance, members, members)
+    return k / (k - 1) * (1.0 - item_variances / sum_variance)
+
+
+def _sample_covariance(rng: np.random.Generator, sigma: np.ndarray, n: int) -> np.ndarray:
+    """The sample covariance matrix (divisor n - 1) of n normal observations with covariance
+    ``sigma``, drawn without the observations.
+
+    (n - 1) S follows the Wishart distribution W(sigma, n - 1); Bartlett's (1933) decomposition
+    draws it as L A A' L' with L the Cholesky factor of sigma and A lower triangular, A_ii the
+    square root of a chi-square with n - 1 - i degrees of freedom and N(0, 1) below the diagonal
+    (Anderson, 2003, sec. 7.2). With fewer observations than variables the matrix is singular and
+    the decomposition does not apply; then the observations themselves are drawn.
+    """
+    K = len(sigma)
+    L = np.linalg.cholesky(sigma)
+    if n - 1 < K:
+        x = rng.standard_normal((n, K)) @ L.T
+        return np.cov(x, rowvar=False)
+    A = np.tril(rng.standard_normal((K, K)), -1)
+    A[np.diag_indices(K)] = np.sqrt(rng.chisquare(n - 1 - np.arange(K)))
+    LA = L @ A
+    return LA @ LA.T / (n - 1)
 
 
 def _draw_sample(
@@ -818,6 +1094,7 @@ def _draw_sample(
     n: int,
     design: StudyDesign,
     selected: tuple[int, int] | None,
+    generator: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One study's reported matrix and alphas (three decimals), applying the file drawer.
 
@@ -825,7 +1102,7 @@ def _draw_sample(
     """
     for _ in range(_MAX_DRAWS):
         observed, alphas = _simulate_sample(
-            rng, _study_truth(rng, rho, design.tau), items, n, design
+            rng, _study_truth(rng, rho, design.tau), items, n, design, generator
         )
         a, b = np.triu_indices(len(rho), k=1)
         reported = np.eye(len(rho))
@@ -845,6 +1122,7 @@ def simulate_database(
     n_studies: int | None = None,
     seed: int = 2011,
     design: StudyDesign | None = None,
+    generator: str = "items",
 ) -> StudyDatabase:
     """Simulate a coded meta-analytic database of primary studies.
 
@@ -861,6 +1139,14 @@ def simulate_database(
         Seed of the ``numpy.random.Generator`` that drives every draw.
     design : StudyDesign, optional
         Default :func:`default_design` of the level.
+    generator : {"items", "statistics"}, default "items"
+        How a study's correlations and alphas are drawn. ``"items"`` (the bundled database):
+        item-level responses of n people, from which the scale scores' correlations and
+        Cronbach's alphas are computed. ``"statistics"`` (for simulation studies): the items'
+        sample covariance matrix is drawn from its Wishart distribution (Bartlett, 1933) and
+        both statistics are computed from it; their joint distribution is the same (for normal
+        items, exactly), the cost no longer grows with n, and the draws differ from
+        ``"items"`` for the same seed.
 
     Returns
     -------
@@ -869,15 +1155,18 @@ def simulate_database(
 
     Notes
     -----
-    1. Study slots: year, country (and its culture), industry and setting, the empowerment
-       scores reported (overall / dimensions / both / none) and measure, and 2-7 further
-       constructs drawn with the codebook weights of the industry. Coverage rules of the design
-       are then met by adding constructs to the studies that measure fewest.
+    1. Study slots: year, country (its individualism score and, from the score, its culture),
+       industry, setting and share of customer contact (a Beta draw by industry), the
+       empowerment scores reported (overall / dimensions / both / none) and measure, and 2-7
+       further constructs drawn with the codebook weights of the industry. Coverage rules of the
+       design are then met by adding constructs to the studies that measure fewest.
     2. Each slot draws n (truncated lognormal) and whether it is published, then a sample: its
-       true matrix is the moderated population (:meth:`Population.implied`) plus N(0, tau^2)
+       true matrix is the population at the study's moderator values
+       (:meth:`Population.implied`: its paths change with the true slopes) plus N(0, tau^2)
        random effects on every Fisher-z cell, redrawn until positive definite (Hedges & Vevea,
-       1998); item-level data give the observed r of the scale scores and Cronbach's (1951)
-       alpha of each scale (:func:`_simulate_sample`).
+       1998); item-level data (or, with ``generator="statistics"``, the items' sample
+       covariance matrix) give the observed r of the scale scores and Cronbach's (1951) alpha
+       of each scale (:func:`_simulate_sample`).
     3. File drawer (Rosenthal, 1979): in a published study with n below
        ``design.selection_max_n`` whose r for ``design.selection`` is below
        ``selection_min_r``, the sample is shelved with probability ``selection_drop`` and a new
@@ -887,12 +1176,18 @@ def simulate_database(
 
     References
     ----------
+    Anderson, T. W. (2003). *An introduction to multivariate statistical analysis* (3rd ed.).
+    Wiley.
+    Bartlett, M. S. (1933). On the theory of statistical regression. *Proceedings of the Royal
+    Society of Edinburgh*, 53, 260-283.
     Cronbach, L. J. (1951). Coefficient alpha and the internal structure of tests.
     *Psychometrika*, 16, 297-334.
     Egger, M., Davey Smith, G., Schneider, M., & Minder, C. (1997). Bias in meta-analysis
     detected by a simple, graphical test. *BMJ*, 315, 629-634.
     Hedges, L. V., & Vevea, J. L. (1998). Fixed- and random-effects models in meta-analysis.
     *Psychological Methods*, 3, 486-504.
+    Hofstede, G., Hofstede, G. J., & Minkov, M. (2010). *Cultures and organizations: Software
+    of the mind* (3rd ed.). McGraw-Hill (the individualism scores of the default design).
     Rosenthal, R. (1979). The "file drawer problem" and tolerance for null results.
     *Psychological Bulletin*, 86, 638-641.
     Spearman, C. (1904). The proof and measurement of association between two things.
@@ -910,6 +1205,7 @@ def simulate_database(
     pop, design, n_studies, moderator_names = _simulation_inputs(
         population, level, n_studies, seed, design
     )
+    generator = choose(generator, _GENERATORS, "generator", DataError)
     rng = np.random.default_rng(seed)
     codes = pop.variables
     index = {c: i for i, c in enumerate(codes)}
@@ -927,7 +1223,7 @@ def simulate_database(
         if measure_items.get(slot["empowerment_measure"]):
             items[idx == index[design.empowerment]] = measure_items[slot["empowerment_measure"]]
         items[np.isin(idx, dims)] = design.dimension_items
-        rho = pop.implied({k: slot[k] for k in moderator_names}).to_numpy()[np.ix_(idx, idx)]
+        rho = pop._implied_array({k: slot[k] for k in moderator_names})[np.ix_(idx, idx)]
         n = _draw_n(rng, design)
         published = bool(rng.random() < design.published_share)
         at_risk = (
@@ -938,7 +1234,7 @@ def simulate_database(
             if at_risk
             else None
         )
-        r, alphas = _draw_sample(rng, rho, items, n, design, target)
+        r, alphas = _draw_sample(rng, rho, items, n, design, target, generator)
         sid = f"{design.id_prefix}{s + 1:03d}"
         studies.append(_study_row(sid, s, slot, published, n))
         a, b = np.triu_indices(len(idx), k=1)
@@ -973,21 +1269,29 @@ def _simulation_inputs(population, level, n_studies, seed, design) -> tuple:
         raise DataError(f"n_studies must be a positive integer, got {n_studies!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}.")
-    moderator_names = sorted(set(pop.moderators["moderator"]))
-    unknown = sorted(set(moderator_names) - set(_STUDY_MODERATORS))
-    if unknown:
-        raise ModelError(
-            f"moderators.csv uses {unknown}; moderators must be study columns {_STUDY_MODERATORS}."
-        )
+    mods = pop.moderators
+    moderator_names = sorted(set(mods["moderator"]))
+    for name in moderator_names:
+        continuous = (mods.loc[mods["moderator"] == name, "category"] == "").all()
+        kind = "continuous" if continuous else "categorical"
+        if _STUDY_MODERATORS.get(name) != kind:
+            columns = [f"{c} ({k})" for c, k in _STUDY_MODERATORS.items()]
+            raise ModelError(
+                f"moderators.csv has the {kind} moderator {name!r}; a simulated study has the "
+                f"columns {columns}: name one of them, with a category for a categorical column "
+                "and center / per for a continuous one."
+            )
     return pop, design, n_studies, moderator_names
 
 
 _SLOT_COLUMNS = (
     "year",
     "country",
+    "individualism",
     "culture",
     "industry",
     "setting",
+    "customer_contact",
     "empowerment_measure",
     "empowerment_scores",
 )

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, stats
 
-from masem._util import check_jobs, tracked
+from masem._util import check_jobs, deprecated, tracked
 from masem.data.simulate import Population, StudyDesign, default_design, simulate_database
 from masem.effects import olkin_siotani, vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
@@ -64,12 +64,7 @@ _TRUTH_N = 1000
 
 
 def without_moderators(population: Population) -> Population:
-    """The same population model with no moderator shifts: every study shares one true matrix.
-
-    With moderators, the studies that report a cell are a different mix of industries and
-    cultures for each cell (customer ratings come mostly from service firms), so the pooled
-    matrix mixes sub-populations cell by cell and no single matrix is its estimand. A recovery
-    study removes them to keep the estimand exact.
+    """Deprecated alias of :meth:`Population.without_moderators` (removed in the next release).
 
     Parameters
     ----------
@@ -78,13 +73,17 @@ def without_moderators(population: Population) -> Population:
     Returns
     -------
     Population
-        A new object; ``population`` is unchanged.
+        ``population.without_moderators()``: a new object; ``population`` is unchanged.
 
     Examples
     --------
+    >>> import warnings
     >>> import masem
     >>> pop = masem.example_population()
-    >>> len(pop.moderators), len(masem.without_moderators(pop).moderators)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     stripped = masem.without_moderators(pop)
+    >>> len(pop.moderators), len(stripped.moderators)
     (2, 0)
     """
     if not isinstance(population, Population):
@@ -92,9 +91,8 @@ def without_moderators(population: Population) -> Population:
             "population must be a masem.Population (read_population), got "
             f"{type(population).__name__}."
         )
-    # Population is a frozen dataclass whose moderator table is a private field; replace() builds
-    # a new object with an empty table and an empty cache of moderated matrices.
-    return dataclasses.replace(population, _moderators=population.moderators.iloc[0:0], _cache={})
+    deprecated("masem.without_moderators(population)", "population.without_moderators()")
+    return population.without_moderators()
 
 
 def _check_population(population: Population, variables: Sequence[str]) -> list[str]:
@@ -107,7 +105,7 @@ def _check_population(population: Population, variables: Sequence[str]) -> list[
         raise DataError(
             "the population has moderators (moderators.csv), so the studies reporting each cell "
             "come from different mixes of sub-populations and the estimand is not one matrix; pass "
-            "masem.without_moderators(population)."
+            "population.without_moderators()."
         )
     if isinstance(variables, str) or not isinstance(variables, Sequence):
         raise DataError(f"variables must be a list of construct codes, got {variables!r}.")
@@ -167,7 +165,7 @@ def expected_matrix(
     Parameters
     ----------
     population : Population
-        Without moderators (see :func:`without_moderators`).
+        Without moderators (see :meth:`Population.without_moderators`).
     variables : list of str
     design : StudyDesign, optional
         Supplies ``tau`` and the reliability distribution; default the population level's
@@ -190,7 +188,7 @@ def expected_matrix(
     Examples
     --------
     >>> import masem
-    >>> pop = masem.without_moderators(masem.example_population())
+    >>> pop = masem.example_population().without_moderators()
     >>> masem.expected_matrix(pop, ["X", "Y"], corrected=False).round(3)
            X      Y
     X  1.000  0.101
@@ -278,7 +276,7 @@ def recovery_truth(
     Examples
     --------
     >>> import masem
-    >>> pop = masem.without_moderators(masem.example_population())
+    >>> pop = masem.example_population().without_moderators()
     >>> truth = masem.recovery_truth(pop, "M ~ X\\nY ~ M", ["X", "M", "Y"])
     >>> truth.values.round(2).tolist()
     [0.4, 0.3]
@@ -520,7 +518,8 @@ def parameter_recovery(
     Parameters
     ----------
     population : Population
-        Without moderators (:func:`without_moderators`), so that the estimand is one matrix.
+        Without moderators (:meth:`Population.without_moderators`), so that the estimand is one
+        matrix.
     model : str
         lavaan syntax; the population's own structure gives true values, any other model
         pseudo-true ones.
@@ -578,7 +577,7 @@ def parameter_recovery(
     >>> [a.name for a in masem.default_approaches()]
     ['TSSEM', 'univariate r', 'TSSEM, uncorrected']
     >>> population = masem.read_population("data/population", "individual")  # doctest: +SKIP
-    >>> pop = masem.without_moderators(population)  # doctest: +SKIP
+    >>> pop = population.without_moderators()  # doctest: +SKIP
     >>> res = masem.parameter_recovery(pop, "PE ~ HPWP\\nJS ~ PE", ["HPWP", "PE", "JS"],
     ...                                n_reps=10, n_studies=40, progress=False)  # doctest: +SKIP
     >>> res.summary()  # doctest: +SKIP
