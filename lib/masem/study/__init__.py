@@ -3,10 +3,12 @@
 - :mod:`masem.study.robustness`: leave one study out, analysis variants side by side;
 - :mod:`masem.study.variants`: the analysis variants, the univariate-r approach as a stage-2 input;
 - :mod:`masem.study.recovery`: parameter recovery by simulation (bias, RMSE, coverage);
-- :mod:`masem.study.compare_levels`: the same relations at several levels of analysis.
+- :mod:`masem.study.compare_levels`: the same relations at several levels of analysis;
+- :mod:`masem.study.importance`: relative weights, dominance analysis, incremental validity.
 """
 
 from masem.study.compare_levels import path_summary
+from masem.study.importance import RelativeImportance, incremental_validity, relative_importance
 from masem.study.recovery import (
     RecoveryResult,
     RecoveryTruth,
@@ -27,6 +29,7 @@ from masem.study.variants import PooledMatrix, Variant, default_variants, uni_r_
 __all__ = [
     "LeaveOneOutResult",
     "PooledMatrix",
+    "RelativeImportance",
     "RecoveryResult",
     "RecoveryTruth",
     "Variant",
@@ -35,10 +38,12 @@ __all__ = [
     "default_approaches",
     "default_variants",
     "expected_matrix",
+    "incremental_validity",
     "leave_one_out",
     "parameter_recovery",
     "path_summary",
     "recovery_truth",
+    "relative_importance",
     "uni_r_pooled",
     "without_moderators",
 ]
