@@ -69,6 +69,7 @@ from masem.report.tables import (
     export_table,
 )
 from masem.study import (
+    BiasAdjustedMASEM,
     LeaveOneOutResult,
     PooledMatrix,
     RecoveryResult,
@@ -76,6 +77,7 @@ from masem.study import (
     RelativeImportance,
     Variant,
     VariantComparison,
+    bias_adjusted_masem,
     compare_variants,
     default_approaches,
     default_variants,
@@ -126,7 +128,9 @@ __all__ = [
     "apa_table",
     "APATable",
     "attenuate",
+    "bias_adjusted_masem",
     "bias_table",
+    "BiasAdjustedMASEM",
     "bivariate_table",
     "BootstrapResult",
     "collect_notes",

@@ -4,9 +4,11 @@
 - :mod:`masem.study.variants`: the analysis variants, the univariate-r approach as a stage-2 input;
 - :mod:`masem.study.recovery`: parameter recovery by simulation (bias, RMSE, coverage);
 - :mod:`masem.study.compare_levels`: the same relations at several levels of analysis;
-- :mod:`masem.study.importance`: relative weights, dominance analysis, incremental validity.
+- :mod:`masem.study.importance`: relative weights, dominance analysis, incremental validity;
+- :mod:`masem.study.bias_adjusted`: the MASEM refitted to a matrix adjusted for small-study effects.
 """
 
+from masem.study.bias_adjusted import BiasAdjustedMASEM, bias_adjusted_masem
 from masem.study.compare_levels import path_summary
 from masem.study.importance import RelativeImportance, incremental_validity, relative_importance
 from masem.study.recovery import (
@@ -27,6 +29,7 @@ from masem.study.robustness import (
 from masem.study.variants import PooledMatrix, Variant, default_variants, uni_r_pooled
 
 __all__ = [
+    "BiasAdjustedMASEM",
     "LeaveOneOutResult",
     "PooledMatrix",
     "RelativeImportance",
@@ -34,6 +37,7 @@ __all__ = [
     "RecoveryTruth",
     "Variant",
     "VariantComparison",
+    "bias_adjusted_masem",
     "compare_variants",
     "default_approaches",
     "default_variants",
