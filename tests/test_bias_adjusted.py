@@ -115,6 +115,7 @@ def test_adjusted_sampling_covariance() -> None:
     np.testing.assert_allclose(np.sqrt(np.diag(V_adj)), diag["se_adjusted"], rtol=1e-12)
     kept = (diag["used"] == "stage 1").to_numpy()
     assert kept.any() and (~kept).any()
+    # A kept cell's variance is the stage-1 one, rescaled by 1: equal up to rounding.
     np.testing.assert_allclose(np.diag(V_adj)[kept], np.diag(V)[kept], rtol=1e-12)
     assert np.all(np.diag(V_adj)[~kept] > 0)
 
@@ -133,6 +134,7 @@ def test_cells_with_few_studies_are_kept_with_a_note() -> None:
     strict = quiet(masem.bias_adjusted_masem, m, MODEL, min_k=13).diagnostics()
     assert (strict["used"] == "stage 1").all()
     assert strict["reason"].str.contains("< min_k = 13").sum() == 2
+    # Kept cells carry the stage-1 value itself (the default rtol of 1e-7 is ample).
     np.testing.assert_allclose(strict["r_adjusted"], strict["r_stage1"])
 
 

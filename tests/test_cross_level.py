@@ -76,6 +76,7 @@ def test_a_known_difference_is_detected() -> None:
     )
     table = test.tests().set_index("parameter")
     assert table.loc["yonx", "p_holm"] < 0.001
+    # Each level is fitted to its own population matrix: its paths to the optimiser's tolerance.
     assert table.loc["yonx", "estimate_one"] == pytest.approx(0.20, abs=1e-8)
     assert table.loc["yonx", "estimate_two"] == pytest.approx(0.45, abs=1e-8)
     # The a path is the same in both populations; freeing only y ~ x fits both exactly.
@@ -93,6 +94,7 @@ def test_holm_equals_statsmodels() -> None:
     expected = multipletests(table["p_value"].to_numpy(), method="holm")[1]
     np.testing.assert_array_equal(table["p_holm"].to_numpy(), expected)
     bonferroni = masem.cross_level_test(inputs, names, MODEL, adjust="bonferroni").tests()
+    # Bonferroni is 3 p capped at 1 (default rtol 1e-7: a product of floats).
     np.testing.assert_allclose(bonferroni["p_bonferroni"], np.minimum(3 * table["p_value"], 1.0))
 
 

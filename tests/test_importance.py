@@ -1,12 +1,11 @@
 """Relative importance and incremental validity from a pooled matrix (masem.relative_importance,
 masem.incremental_validity).
 
-- test_published_dominance_weights: are the general dominance weights of R's ``attitude`` data
-  (rating on six predictors) the ones the dominanceanalysis package prints in its README (.371,
-  .051, .156, .120, .007, .028; R2 = .733)?
-- test_published_relative_weights: are the raw relative weights of ``mtcars`` (mpg on cyl, disp,
-  hp, gear) the ones the rwa package prints in its README (.2284797, .2221469, .2321744,
-  .0963886; R2 = .7791896)?
+- test_published_values: are the general dominance weights of R's ``attitude`` data (rating on
+  six predictors) the ones the dominanceanalysis package prints in its README (.371, .051, .156,
+  .120, .007, .028; R2 = .733), and the raw relative weights of ``mtcars`` (mpg on cyl, disp, hp,
+  gear) the ones the rwa package prints in its README (.2284797, .2221469, .2321744, .0963886;
+  R2 = .7791896)? (tests/fixtures/relative_importance.json: the matrices and their provenance.)
 - test_two_predictors_by_hand: for r1 = .5, r2 = .3, r12 = .4, are R2, the relative weights and
   the general dominance weights the values worked out by hand (.261905; .210952, .050952)?
 - test_weights_sum_to_R2: do the relative weights, the general dominance weights and each
@@ -53,42 +52,34 @@ def published(name: str) -> tuple[SimpleNamespace, dict]:
     return pooled(np.array(data["matrix"]), names, data["n"]), data
 
 
-def test_published_dominance_weights() -> None:
-    s1, data = published("attitude")
+@pytest.mark.parametrize(
+    ("name", "column", "tolerance"),
+    # The READMEs print 3 (dominanceanalysis) and 7 (rwa) decimals: half a unit of the last one.
+    [("attitude", "dominance", 5e-4), ("mtcars", "weight", 5e-8)],
+)
+def test_published_values(name: str, column: str, tolerance: float) -> None:
+    s1, data = published(name)
     predictors = [v for v in data["variables"] if v != data["outcome"]]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", masem.ConvergenceWarning)  # n = 30: some draws not PD
+        warnings.simplefilter("ignore", masem.ConvergenceWarning)  # n = 30, 32: some draws not PD
         result = masem.relative_importance(s1, data["outcome"], predictors, n_draws=200, seed=1)
-    got = result.summary().set_index("predictor")["dominance"]
-    for predictor, value in data["expected"]["dominance"].items():
-        # The README prints 3 decimals: half a unit of the last one.
-        assert got[predictor] == pytest.approx(value, abs=5e-4), predictor
-    assert result.R2 == pytest.approx(data["expected"]["R2"], abs=5e-4)
-
-
-def test_published_relative_weights() -> None:
-    s1, data = published("mtcars")
-    predictors = [v for v in data["variables"] if v != data["outcome"]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", masem.ConvergenceWarning)  # n = 32: some draws not PD
-        result = masem.relative_importance(s1, data["outcome"], predictors, n_draws=200, seed=1)
-    got = result.summary().set_index("predictor")["weight"]
-    for predictor, value in data["expected"]["weight"].items():
-        # The README prints 7 decimals: half a unit of the last one.
-        assert got[predictor] == pytest.approx(value, abs=5e-8), predictor
-    assert result.R2 == pytest.approx(data["expected"]["R2"], abs=5e-8)
+    got = result.summary().set_index("predictor")[column]
+    for predictor, value in data["expected"][column].items():
+        assert got[predictor] == pytest.approx(value, abs=tolerance), predictor
+    assert result.R2 == pytest.approx(data["expected"]["R2"], abs=tolerance)
 
 
 def test_two_predictors_by_hand() -> None:
     R = np.array([[1.0, 0.5, 0.3], [0.5, 1.0, 0.4], [0.3, 0.4, 1.0]])
     result = masem.relative_importance(pooled(R, ["y", "x1", "x2"], 500), "y", ["x1", "x2"], n_draws=100)
     table = result.summary().set_index("predictor")
-    # R2 = (r1^2 + r2^2 - 2 r1 r2 r12) / (1 - r12^2) = .22 / .84
+    # Closed forms, exact up to rounding (1e-12). R2 = (r1^2 + r2^2 - 2 r1 r2 r12) / (1 - r12^2)
+    # = .22 / .84.
     assert result.R2 == pytest.approx(0.22 / 0.84, abs=1e-12)
     # Dominance: (r1^2 + (R2 - r2^2)) / 2 and (r2^2 + (R2 - r1^2)) / 2.
     assert table.loc["x1", "dominance"] == pytest.approx((0.25 + 0.22 / 0.84 - 0.09) / 2, abs=1e-12)
     assert table.loc["x2", "dominance"] == pytest.approx((0.09 + 0.22 / 0.84 - 0.25) / 2, abs=1e-12)
-    # Relative weights by hand (6 decimals): R_xx^1/2 = [[.978906, .204310], ...],
+    # Relative weights by hand, rounded to 6 decimals (hence 2e-6): R_xx^1/2 = [[.978906, .204310], ...],
     # beta_z = R_xx^-1/2 r = (.467161, .208962), eps_1 = .978906^2 .467161^2 + .204310^2 .208962^2.
     assert table.loc["x1", "weight"] == pytest.approx(0.210952, abs=2e-6)
     assert table.loc["x2", "weight"] == pytest.approx(0.050952, abs=2e-6)
@@ -116,6 +107,7 @@ def test_weights_sum_to_R2() -> None:
     draws = draws + (noise + noise.transpose(0, 2, 1)) / 2
     draws[:, range(7), range(7)] = 1.0
     full = r2(draws, range(1, 7))
+    # Exact decompositions of each draw's R2: equal up to rounding.
     np.testing.assert_allclose(relative_weights(draws).sum(axis=1), full, atol=1e-12)
     np.testing.assert_allclose(dominance(draws)[0].sum(axis=1), full, atol=1e-12)
 
@@ -167,6 +159,7 @@ def test_incremental_validity() -> None:
         base, full = [2, 3], [2, 3, 4]
         r2_base = R[y, base] @ np.linalg.solve(R[np.ix_(base, base)], R[base, y])
         r2_full = R[y, full] @ np.linalg.solve(R[np.ix_(full, full)], R[full, y])
+        # Closed-form regressions on the same matrix: equal up to rounding.
         # Closed-form regressions on the same matrix: equal up to rounding.
         assert row["R2_base"] == pytest.approx(r2_base, abs=1e-12)
         assert row["delta_R2"] == pytest.approx(r2_full - r2_base, abs=1e-12)

@@ -137,6 +137,7 @@ def test_the_table_matrix_and_marks_agree() -> None:
     expected = (s1.pooled - fit.implied).loc[list(fit.variables), list(fit.variables)].copy()
     for name in fit.variables:
         expected.loc[name, name] = 0.0
+    # The same subtraction in another order: equal up to rounding.
     pd.testing.assert_frame_equal(check.matrix, expected, atol=1e-12, check_names=False)
     old = masem.residual_table(fit).set_index(["var1", "var2"])
     new = check.table.set_index(["var1", "var2"]).loc[old.index]

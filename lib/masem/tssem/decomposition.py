@@ -253,16 +253,14 @@ def _check_pairs(pairs, children: dict[str, list[str]]) -> list[tuple[str, str]]
                 "there is nothing to decompose; every effect is a direct path"
             )
         return chosen
-    if isinstance(pairs, str) or not isinstance(pairs, Sequence) or not pairs:
-        raise ModelError(
-            f"pairs must be a non-empty list of (predictor, outcome) pairs such as "
-            f"[('HPWP', 'CSAT')], or None for every mediated pair; got {pairs!r}"
-        )
+    given = _pair_items(
+        pairs,
+        "pairs must be a non-empty list of (predictor, outcome) pairs such as "
+        f"[('HPWP', 'CSAT')], or None for every mediated pair; got {pairs!r}",
+        "each pair must be (predictor, outcome)",
+    )
     checked = []
-    for pair in pairs:
-        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ModelError(f"each pair must be (predictor, outcome), got {pair!r}")
-        x, y = (str(v) for v in pair)
+    for pair, (x, y) in zip(pairs, given):
         unknown = [v for v in (x, y) if v not in children]
         if unknown:
             raise ModelError(
@@ -277,6 +275,18 @@ def _check_pairs(pairs, children: dict[str, list[str]]) -> list[tuple[str, str]]
             raise ModelError(f"pair {pair!r} is listed twice")
         checked.append((x, y))
     return checked
+
+
+def _pair_items(values, empty: str, item: str) -> list[tuple[str, str]]:
+    """``values`` as a list of two-name tuples; ``empty`` and ``item`` are the error messages."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise ModelError(empty)
+    out = []
+    for value in values:
+        if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+            raise ModelError(f"{item}, got {value!r}")
+        out.append((str(value[0]), str(value[1])))
+    return out
 
 
 def _contrasts(spec, effects: list[_Effect], names: _Names) -> list[_Effect]:
@@ -348,24 +358,21 @@ def _shortcut_pairs(spec: str, effects: list[_Effect]) -> list[tuple[_Effect, _E
 def _named_pairs(spec, effects: list[_Effect]) -> list[tuple[_Effect, _Effect]]:
     lookup = {e.parameter: e for e in effects}
     lookup |= {e.path: e for e in effects if e.effect in ("direct", "specific indirect")}
-    if not isinstance(spec, Sequence) or not spec:
-        raise ModelError(
-            f"contrasts must be 'specific', 'predictors' or a non-empty list of pairs of effects, "
-            f"got {spec!r}"
-        )
+    given = _pair_items(
+        spec,
+        "contrasts must be 'specific', 'predictors' or a non-empty list of pairs of effects, "
+        f"got {spec!r}",
+        "each contrast must be a pair (first, second) of effects",
+    )
     pairs = []
-    for item in spec:
-        if isinstance(item, str) or not isinstance(item, Sequence) or len(item) != 2:
-            raise ModelError(
-                f"each contrast must be a pair (first, second) of effects, got {item!r}"
-            )
-        unknown = [str(v) for v in item if str(v) not in lookup]
+    for item in given:
+        unknown = [v for v in item if v not in lookup]
         if unknown:
             raise ModelError(
                 f"contrast {tuple(item)!r}: unknown effect(s) {unknown}; name an effect by its "
                 f"parameter or path, one of {sorted(lookup)}"
             )
-        a, b = (lookup[str(v)] for v in item)
+        a, b = (lookup[v] for v in item)
         if a is b:
             raise ModelError(f"contrast {tuple(item)!r} compares an effect with itself")
         pairs.append((a, b))
