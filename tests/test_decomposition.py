@@ -16,8 +16,8 @@
 - test_fixed_paths_are_constants: an effect along fixed paths only has no sampling error; is its
   SE 0 and its interval the value, and is a fixed coefficient multiplied into a free product?
 - test_latent_variables_are_traced: do paths from a factor through a mediator decompose too?
-- test_contrast_shortcuts: do "specific" and "predictors" give every pair of the right effects,
-  each the difference of the two estimates?
+- test_contrast_shortcuts: do "specific", "predictors" and "totals" give every pair of the right
+  effects, each the difference of the two estimates with the delta-method SE of a difference?
 - test_bad_input_is_refused: nonrecursive models, pairs without a path, unknown variables,
   unknown effects in contrasts, unknown interval kinds and non-fits give a ModelError naming them.
 """
@@ -229,6 +229,19 @@ def test_contrast_shortcuts(study) -> None:
         assert value == pytest.approx(effects[first] - effects[second], abs=1e-12)
     specific = masem.decompose_effects(fit, pairs=[("HPWP", "TI")], contrasts="specific", intervals="wald")
     assert len(specific.contrasts) == 6  # four routes from HPWP to TI, every two of them
+    antecedents = ["HPWP", "SPS", "LEAD", "WCH", "CSE"]
+    totals = masem.decompose_effects(
+        fit, pairs=[(a, "PE") for a in antecedents], contrasts="totals", intervals="wald"
+    ).contrasts.set_index("path")
+    assert len(totals) == 10
+    # The antecedents act on PE directly only: a contrast of totals is a difference of two paths,
+    # a1 - a4 (HPWP vs WCH) exactly, and the delta-method SE of a difference is exact for a
+    # linear combination: both equal up to rounding.
+    row = totals.loc["total_HPWP_PE - total_WCH_PE"]
+    coef, vcov = fit.coefficients, fit.vcov
+    assert row["estimate"] == pytest.approx(coef["a1"] - coef["a4"], abs=1e-12)
+    se = np.sqrt(vcov.loc["a1", "a1"] + vcov.loc["a4", "a4"] - 2 * vcov.loc["a1", "a4"])
+    assert row["se"] == pytest.approx(se, rel=1e-8)
 
 
 def test_bad_input_is_refused(hand_fit) -> None:
@@ -246,6 +259,8 @@ def test_bad_input_is_refused(hand_fit) -> None:
         masem.decompose_effects(hand_fit, pairs=[("x", "y")], contrasts=[("x -> q -> y", "x -> y")], intervals="wald")
     with pytest.raises(masem.ModelError, match="intervals must name"):
         masem.decompose_effects(hand_fit, intervals="boot")
+    with pytest.raises(masem.ModelError, match="no two specific indirect effects of one predictor"):
+        masem.decompose_effects(hand_fit, pairs=[("m1", "y")], contrasts="specific", intervals="wald")
     with pytest.raises(masem.ModelError, match="contrasts must be one of"):
         masem.decompose_effects(hand_fit, contrasts="all", intervals="wald")
     with pytest.raises(masem.ModelError, match="tssem2"):

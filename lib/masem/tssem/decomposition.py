@@ -49,7 +49,12 @@ from masem.tssem.stage2 import TSSEM2Result, tssem2
 __all__ = ["EffectDecomposition", "decompose_effects"]
 
 _INTERVALS = ("wald", "profile", "bootstrap")
-_CONTRAST_SHORTCUTS = ("specific", "predictors")
+# A contrast shortcut: which effects it compares, and whether within a pair or across predictors.
+_CONTRAST_SHORTCUTS = {
+    "specific": ("specific indirect", "pair"),
+    "predictors": ("total indirect", "outcome"),
+    "totals": ("total", "outcome"),
+}
 # More paths than this between two variables means a model far larger than a MASEM study fits.
 _MAX_PATHS = 500
 # The order in which the definitions can be written: each refers only to earlier ones.
@@ -327,16 +332,12 @@ def _shortcut_pairs(spec: str, effects: list[_Effect]) -> list[tuple[_Effect, _E
             f"contrasts must be one of {list(_CONTRAST_SHORTCUTS)} or a list of pairs of effects "
             f"(their parameter names or paths such as 'HPWP -> PE -> CSAT'); got {spec!r}"
         )
-    if spec == "specific":  # within each predictor-outcome pair
-        groups: dict[tuple[str, str], list[_Effect]] = {}
-        for e in effects:
-            if e.effect == "specific indirect":
-                groups.setdefault((e.predictor, e.outcome), []).append(e)
-    else:  # the total indirect effects of different predictors on one outcome
-        groups = {}
-        for e in effects:
-            if e.effect == "total indirect":
-                groups.setdefault(("", e.outcome), []).append(e)
+    kind, within = _CONTRAST_SHORTCUTS[spec]
+    groups: dict[tuple[str, str], list[_Effect]] = {}
+    for e in effects:
+        if e.effect == kind:
+            key = (e.predictor if within == "pair" else "", e.outcome)
+            groups.setdefault(key, []).append(e)
     pairs = [
         (group[i], group[j])
         for group in groups.values()
@@ -344,13 +345,10 @@ def _shortcut_pairs(spec: str, effects: list[_Effect]) -> list[tuple[_Effect, _E
         for j in range(i + 1, len(group))
     ]
     if not pairs:
-        what = (
-            "two specific indirect effects of one pair"
-            if spec == "specific"
-            else ("two predictors with indirect effects on one outcome")
-        )
+        where = "one predictor-outcome pair" if within == "pair" else "one outcome"
         raise ModelError(
-            f"contrasts={spec!r}: the chosen pairs have no {what}; nothing to contrast"
+            f"contrasts={spec!r}: the chosen pairs have no two {kind} effects of {where}; "
+            "nothing to contrast"
         )
     return pairs
 
@@ -360,7 +358,8 @@ def _named_pairs(spec, effects: list[_Effect]) -> list[tuple[_Effect, _Effect]]:
     lookup |= {e.path: e for e in effects if e.effect in ("direct", "specific indirect")}
     given = _pair_items(
         spec,
-        "contrasts must be 'specific', 'predictors' or a non-empty list of pairs of effects, "
+        f"contrasts must be one of {list(_CONTRAST_SHORTCUTS)} or a non-empty list of pairs of "
+        "effects, "
         f"got {spec!r}",
         "each contrast must be a pair (first, second) of effects",
     )
@@ -599,10 +598,11 @@ def decompose_effects(
         (predictor, outcome) pairs, each with a directed path between them, e.g.
         ``[("HPWP", "CSAT"), ("WCH", "CSAT")]``. Default: every pair connected by at least one
         path through a mediator, in the order of the model's variables.
-    contrasts : "specific", "predictors" or list of (str, str), optional
+    contrasts : "specific", "predictors", "totals" or list of (str, str), optional
         Differences first - second to estimate: ``"specific"`` compares the specific indirect
-        effects within each pair, ``"predictors"`` the total indirect effects of every two
-        predictors on the same outcome; or explicit pairs of effects, each named by its
+        effects within each pair, ``"predictors"`` the total indirect effects and ``"totals"``
+        the total effects of every two predictors on the same outcome (e.g. to rank antecedents);
+        or explicit pairs of effects, each named by its
         ``parameter`` (see the result) or, for a direct or specific indirect effect, by its path,
         e.g. ``("HPWP -> PE -> CSAT", "WCH -> PE -> CSAT")``. Default: none.
     intervals : str or list of str, default ("wald", "profile", "bootstrap")
