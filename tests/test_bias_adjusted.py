@@ -14,7 +14,8 @@
   with the reason in words; a cell with fewer than 3 studies gets no regression and no crash.
 - test_the_two_fits_are_tssem2_fits: is the unadjusted fit tssem2 on stage 1 and the adjusted
   one tssem2 on the adjusted input, and is the comparison their difference?
-- test_bad_input_is_refused: wrong data, min_k, alpha, method or variables give a clear error.
+- test_bad_input_is_refused: wrong data, min_k, alpha, method or variables, and matrices
+  corrected for unreliability give a clear error.
 """
 
 from __future__ import annotations
@@ -160,5 +161,8 @@ def test_bad_input_is_refused() -> None:
         masem.bias_adjusted_masem(m, MODEL, alpha=1.5)
     with pytest.raises(masem.ModelError, match="method must be one of"):
         masem.bias_adjusted_masem(m, MODEL, method="ML")
+    corrected = StudyMatrices(m.variables, m.matrices, m.n, m.study_ids, corrected=True)
+    with pytest.raises(masem.DataError, match="corrected for unreliability"):
+        masem.bias_adjusted_masem(corrected, MODEL)
     with pytest.raises(masem.DataError, match=r"variables \['x', 'y'\] differ"):
         masem.bias_adjusted_masem(m, MODEL, variables=["x", "y"])

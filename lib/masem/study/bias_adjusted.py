@@ -108,6 +108,12 @@ def _matrices(data, model: str, variables) -> StudyMatrices:
             variables = model_variables(model, order=list(data.constructs["code"]))
         return data.matrices(list(variables))
     if isinstance(data, StudyMatrices):
+        if data.corrected:
+            raise DataError(
+                "the matrices are corrected for unreliability; PET-PEESE regresses each "
+                "correlation on its sampling error, which Fisher's z gives for observed "
+                "correlations only: pass db.matrices(variables) without corrected=True"
+            )
         if variables is not None and list(variables) != list(data.variables):
             raise DataError(
                 f"variables {list(variables)} differ from the matrices' {list(data.variables)}; "
@@ -360,7 +366,8 @@ def bias_adjusted_masem(
     Raises
     ------
     DataError
-        ``data`` is not a database or study matrices, or the variables do not match them.
+        ``data`` is not a database or study matrices (or matrices corrected for unreliability),
+        or the variables do not match them.
     ModelError
         A bad ``model``, ``method``, ``min_k``, ``alpha`` or ``intervals``.
 
