@@ -136,14 +136,11 @@ class CrossLevelTest:
     --------
     >>> import masem
     >>> ex = masem.example_data("Hunter83")
-    >>> studies = list(ex.matrices.values())
-    >>> first = masem.tssem1(studies[:7], ex.n[:7], method="FEM")
-    >>> second = masem.tssem1(studies[7:], ex.n[7:], method="FEM")
-    >>> same = {"Ability": "A", "Job_knowledge": "K", "Supervisor": "S"}
-    >>> test = masem.cross_level_test({"first": first, "second": second}, {"first": same,
-    ...                               "second": same}, "K ~ A\\nS ~ K + A")
-    >>> test.levels
-    ('first', 'second')
+    >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
+    >>> names = {"Ability": "A", "Job_knowledge": "K", "Supervisor": "S"}
+    >>> test = masem.cross_level_test({"a": s1, "b": s1}, {"a": names, "b": names}, "K ~ A\\nS ~ K")
+    >>> bool(test.joint()["chi2_diff"].iloc[0] < 1e-6)  # the same data at both levels
+    True
     """
 
     levels: tuple[str, ...]
