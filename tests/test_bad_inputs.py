@@ -250,6 +250,15 @@ CASES: dict[str, Case] = {
     "loading_table without a factor": Case("loading_table", ("stage2",), M, ("no latent factor", "=~")),
     "residual_table negative count": Case("residual_table", ("stage2",), M, ("largest", "-1"), {"largest": -1}),
     "path_summary unknown variable": Case("path_summary", ("stage2", "stage1", {"x": ("a", "zz")}, "individual"), M, ("relation 'x'", "['zz']")),
+    # --- the reviewer's study (issue 19): residuals, effects, bias, levels, importance -------------
+    "residual_check threshold above 1": Case("residual_check", ("stage2",), M, ("threshold", "5"), {"threshold": 5}),
+    "residual_covariance on a stage-1 result": Case("residual_covariance", ("stage1",), M, ("tssem2()", "TSSEM1Result")),
+    "decompose_effects pair without a path": Case("decompose_effects", ("stage2",), M, ("('c', 'a')", "no directed path from c to a"), {"pairs": [("c", "a")], "intervals": "wald"}),
+    "relative_importance unknown predictor": Case("relative_importance", ("stage1", "c", ["a", "zz"]), D, ("['zz']", "not in the pooled matrix")),
+    "incremental_validity overlapping sets": Case("incremental_validity", ("stage1", "c", ["a"], ["a", "b"]), M, ("['a']", "both in base and in added")),
+    "bias_adjusted_masem on a list": Case("bias_adjusted_masem", ([R1, R2, R3], MODEL), D, ("StudyDatabase", "list")),
+    "cross_level_test a single level": Case("cross_level_test", ({"one": "stage1"}, {"one": {"a": "a"}}, MODEL), D, ("at least two level",)),
+    "level_input unknown variable": Case("level_input", ("stage1", {"zz": "z"}), D, ("['zz']", "not in this level")),
 }
 
 
