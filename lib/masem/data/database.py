@@ -18,6 +18,7 @@ reads; :func:`write_database` writes a database to a folder of your choice.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from masem._util import frozen
+from masem.data.cordata import CorData, cor_data
 from masem.errors import DataError
 
 __all__ = [
@@ -901,6 +903,61 @@ class StudyDatabase:
             k=pd.DataFrame(k, index=variables, columns=variables),
             n=pd.DataFrame(n, index=variables, columns=variables),
         )
+
+    def cor_data(
+        self, variables: Sequence[str], moderators: Sequence[str] | None = None, min_pairs: int = 1
+    ) -> CorData:
+        """The studies' correlations over ``variables`` with moderators, for :func:`masem.osmasem`.
+
+        The same object as :func:`masem.cor_data` (metaSEM's ``Cor2DataFrame``) builds from the
+        matrices of :meth:`matrices`: observed correlations, their sampling covariances at the
+        n-weighted mean matrix, and the moderator columns of ``studies.csv`` as given.
+
+        Parameters
+        ----------
+        variables : list of str
+            Construct codes (at least two), in the order wanted.
+        moderators : list of str, optional
+            Columns of ``studies.csv`` (e.g. ``"individualism"``, ``"year"``).
+        min_pairs : int, default 1
+            Keep only studies that report at least this many correlations among ``variables``.
+
+        Returns
+        -------
+        CorData
+
+        Raises
+        ------
+        DataError
+            An unknown construct or a moderator that is not a column of ``studies.csv`` (with the
+            closest names).
+
+        Examples
+        --------
+        >>> import masem
+        >>> db = masem.example_data("Nohe15A1").database()
+        >>> data = db.cor_data(["W1", "S1", "W2", "S2"], moderators=["Lag"])
+        >>> data.k, list(data.moderators.columns)
+        (32, ['Lag'])
+        """
+        names = (
+            []
+            if moderators is None
+            else [moderators]
+            if isinstance(moderators, str)
+            else list(moderators)
+        )
+        columns = [c for c in self._studies.columns if c not in ("study_id", "n")]
+        unknown = [m for m in names if m not in columns]
+        if unknown:
+            close = {m: difflib.get_close_matches(m, columns, n=1) for m in unknown}
+            hints = "".join(f" (did you mean {c[0]!r} for {m!r}?)" for m, c in close.items() if c)
+            raise DataError(
+                f"moderator(s) {unknown} are not columns of studies.csv{hints}; columns: {columns}"
+            )
+        m = self.matrices(variables, min_pairs=min_pairs)
+        rows = self._studies.set_index("study_id").loc[m.study_ids, names].reset_index(drop=True)
+        return cor_data(dict(zip(m.study_ids, m.matrices)), m.n, moderators=rows)
 
     def summary(self) -> pd.DataFrame:
         """One row per construct: studies measuring it (``k``), their total N, alphas reported."""
