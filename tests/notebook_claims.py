@@ -24,8 +24,9 @@ _HEADING = re.compile(r"^#.*$", flags=re.M)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _CITATION = re.compile(r"\([^()]*\b(?:19|20)\d\d[a-z]?\b[^()]*\)")
 _LATEX = re.compile(r"\$[^$]*\$")
-# A reference-list entry: "Author, A. (2020). Title. *Journal*, 25(4), 430-455."
-_REFERENCE = re.compile(r"^.*\((?:19|20)\d\d[a-z]?\)\..*$", flags=re.M)
+# A reference-list entry, from its "(2020)." to the end of the paragraph:
+# "Author, A. (2020). Title. *Journal*, 25(4),\n430-455."
+_REFERENCE = re.compile(r"\((?:19|20)\d\d[a-z]?\)\..*?(?:\n\s*\n|\Z)", flags=re.S)
 
 
 @dataclass(frozen=True)
