@@ -285,6 +285,7 @@ def test_conditional_paths_and_their_plot():
 
     ax = plots.moderated_path(fit, "w2w", "Lag", truth=(0.6, -0.05))
     assert len(ax.lines) == 3 and ax.get_title() == "w2w by Lag"
+    assert ax.get_legend_handles_labels()[1] == ["95% confidence band", "estimate", "simulated truth"]
 
 
 def test_database_cor_data_is_cor_data_of_its_matrices():

@@ -22,9 +22,9 @@ def moderated_path(
 ) -> Axes:
     """A moderated path (or covariance) of an OSMASEM fit against its moderator, with its band.
 
-    Draws a + b x over the range of the studies' moderator values, its pointwise 95% Wald band
-    (:meth:`OSMASEMResult.conditional`), a rug of the studies' values, and, for simulated data,
-    the true line.
+    Draws a + b x over the range of the studies' moderator values, its pointwise Wald band at the
+    fit's level (:meth:`OSMASEMResult.conditional`), a rug of the studies' values along the
+    bottom, and, for simulated data, the true line (dashed).
 
     Parameters
     ----------
@@ -78,9 +78,8 @@ def moderated_path(
             grid, truth[0] + truth[1] * grid, color="black", linestyle="--", label="simulated truth"
         )
     bottom = ax.get_ylim()[0]
-    ax.plot(
-        observed, np.full(observed.size, bottom), "|", color="grey", markersize=10, label="studies"
-    )
+    # the studies' moderator values as a rug (the caption explains it, the legend does not)
+    ax.plot(observed, np.full(observed.size, bottom), "|", color="grey", markersize=10)
     ax.set_xlabel(xlabel or moderator)
     ax.set_ylabel(ylabel or parameter)
     ax.set_title(title or f"{parameter} by {moderator}")
