@@ -10,7 +10,7 @@ function is re-exported here from its room:
 - :mod:`masem.plots.robustness`: leave-one-out influence and parameter recovery.
 """
 
-from masem.plots._base import save_figure
+from masem.plots._base import save_diagram, save_figure
 from masem.plots.meta import correction_plot, forest_plot, funnel_plot
 from masem.plots.overview import interval_plot, pair_heatmap, precision_by_k, sample_size_histogram
 from masem.plots.robustness import influence_plot, recovery_plot
@@ -41,5 +41,6 @@ __all__ = [
     "precision_by_k",
     "recovery_plot",
     "sample_size_histogram",
+    "save_diagram",
     "save_figure",
 ]
