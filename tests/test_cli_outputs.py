@@ -70,7 +70,7 @@ def test_a_saturated_model_is_reported_the_apa_way(tmp_path, capsys) -> None:
 
 def test_titles_notes_and_diagram_of_the_template_model(tmp_path, capsys) -> None:
     out, printed = _run(tmp_path, TEMPLATE, MODEL, capsys)
-    title = "Empowerment as mediator of high-performance practices (example model)"
+    title = "Empowerment as mediator (example model)"
     assert f"masem run: {MODEL} ({title}) on {TEMPLATE}" in " ".join(printed.split())
     texts = _texts(out)
     assert f"*Parameter estimates of {title}*" in texts["stage2_parameters.md"]

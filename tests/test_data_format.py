@@ -96,13 +96,13 @@ def test_study_without_any_correlation_is_kept_and_counted(tmp_path):
     # Not wanted: left out, and the report says why.
     refused = db.matrices(["A", "B", "C"], keep_empty=False)
     assert refused.study_ids == ["S1", "S2"] and refused.selection.dropped == (
-        ("S3", "its correlations all involve other constructs"),
-        ("S4", "it reports no correlation (keep_empty=False)"),
+        ("S3", "correlations of other constructs only"),
+        ("S4", "no correlation (keep_empty=False)"),
     )
     # Measured only other constructs (per measured.csv): nothing to say about these variables.
     elsewhere = db.matrices(["C", "D"])
     assert "S4" not in elsewhere.study_ids
-    assert ("S4", "it reports no correlation and measured only other constructs (measured.csv)") in (
+    assert ("S4", "no correlation and only other constructs measured (measured.csv)") in (
         elsewhere.selection.dropped
     )
     with pytest.raises(masem.DataError, match="keep_empty must be True or False"):
@@ -114,7 +114,7 @@ def test_old_database_with_an_empty_study_keeps_it(tmp_path):
     out = db.matrices(["A", "B"])
     assert out.study_ids == ["S1", "S2", "S4"]  # S3 (C-D only) is about other constructs
     assert np.isnan(out.matrices[2].to_numpy()).all()  # nothing known about what it measured
-    assert out.selection.dropped == (("S3", "its correlations all involve other constructs"),)
+    assert out.selection.dropped == (("S3", "correlations of other constructs only"),)
 
 
 def test_report_counts_kept_dropped_and_missing(tmp_path):
@@ -122,12 +122,12 @@ def test_report_counts_kept_dropped_and_missing(tmp_path):
     out = db.matrices(["A", "B", "C", "D"], min_pairs=2)
     selection = out.selection
     assert selection.kept == ("S1", "S2") and selection.total_n == 150
-    assert selection.dropped == (("S3", "it reports fewer correlations among the variables than min_pairs (2)"),)
+    assert selection.dropped == (("S3", "fewer correlations among these variables than min_pairs = 2"),)
     assert (selection.cells_reported, selection.cells_possible) == (5, 12)
     lines = out.report().splitlines()
     assert lines[0] == "studies for A, B, C, D:"
     assert lines[1] == "  kept:      2 of 3 studies, N = 150"
-    assert lines[2].startswith("  dropped:   1 study because it reports fewer correlations")
+    assert lines[2] == "  dropped:   1 study with fewer correlations among these variables than min_pairs = 2: S3"
     assert "5 of 12 study-by-pair correlations reported (42%), 7 missing" in out.report()
     assert "S2 (A-C, A-D, C-D)" not in out.report() and "S2 (A-D)" in out.report()
     assert lines[-1] == "  not positive definite: none"

@@ -126,12 +126,13 @@ def chosen_variables(
     if requested is None:
         return needed
     codes = list(database.constructs["code"])
-    unknown = [v for v in requested if v not in codes]
-    if unknown:
-        raise DataError(
-            f"--variables: {_unknown(unknown, codes, 'a construct', 'constructs')} of the "
-            f"database; its codes are {', '.join(codes)}."
-        )
+    _refuse_unknown(
+        "--variables",
+        requested,
+        codes,
+        ("a construct", "constructs"),
+        f"of the database; its codes are {', '.join(codes)}",
+    )
     missing = [v for v in needed if v not in requested]
     if missing:
         raise ModelError(
@@ -140,13 +141,21 @@ def chosen_variables(
     return list(dict.fromkeys(requested))
 
 
-def _unknown(names: list[str], known: list[str], one: str, many: str) -> str:
-    """``'js' (did you mean 'JS'?) is not a construct``: the names, a hint each, and the verb."""
+def _refuse_unknown(
+    option: str, given: list[str], known: list[str], kind: tuple[str, str], where: str
+) -> None:
+    """``--variables: 'js' (did you mean 'JS'?) is not a construct ...``, for every value of an
+    option that is not among ``known``.
+    """
+    unknown = [name for name in given if name not in known]
+    if not unknown:
+        return
     listed = []
-    for name in names:
+    for name in unknown:
         hint = did_you_mean(name, known)
         listed.append(f"'{name}'" + (f" ({hint})" if hint else ""))
-    return f"{', '.join(listed)} {'is not ' + one if len(names) == 1 else 'are not ' + many}"
+    verb = f"is not {kind[0]}" if len(unknown) == 1 else f"are not {kind[1]}"
+    raise DataError(f"{option}: {', '.join(listed)} {verb} {where}.")
 
 
 def without_excluded(database: StudyDatabase, exclude: list[str] | None) -> StudyDatabase:
@@ -154,12 +163,13 @@ def without_excluded(database: StudyDatabase, exclude: list[str] | None) -> Stud
     if not exclude:
         return database
     ids = list(database.studies["study_id"])
-    unknown = [s for s in exclude if s not in ids]
-    if unknown:
-        raise DataError(
-            f"--exclude: {_unknown(unknown, ids, 'a study_id', 'study_ids')} of studies.csv "
-            f"({len(ids)} studies, {ids[0]} ... {ids[-1]})."
-        )
+    _refuse_unknown(
+        "--exclude",
+        exclude,
+        ids,
+        ("a study_id", "study_ids"),
+        f"of studies.csv ({len(ids)} studies, {ids[0]} ... {ids[-1]})",
+    )
     if len(set(exclude)) == len(ids):
         raise DataError("--exclude leaves no study; exclude fewer studies.")
     return database.subset(exclude=list(dict.fromkeys(exclude)))

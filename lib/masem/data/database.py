@@ -365,7 +365,7 @@ class StudyDatabase:
             elif pairs[t] == 0:
                 reason = OTHER_CONSTRUCTS
             else:
-                reason = f"{FEW_PAIRS} ({min_pairs})"
+                reason = f"{FEW_PAIRS} = {min_pairs}"
             dropped.append((pos["study_ids"][t], reason))
         return np.flatnonzero(keep), dropped
 

@@ -32,11 +32,11 @@ __all__ = ["PairCounts", "StudyMatrices", "StudySelection"]
 PD_TOL = 1e-8
 _WIDTH = 100  # characters per line of the report
 _LISTED = 10  # study ids listed before "and N more"
-# Why a study is left out of an analysis (StudySelection.dropped), in the order reported.
-OTHER_CONSTRUCTS = "its correlations all involve other constructs"
-FEW_PAIRS = "it reports fewer correlations among the variables than min_pairs"
-EMPTY_ELSEWHERE = "it reports no correlation and measured only other constructs (measured.csv)"
-EMPTY_REFUSED = "it reports no correlation (keep_empty=False)"
+# Why a study is left out of an analysis (StudySelection.dropped): "<k> studies with <reason>".
+OTHER_CONSTRUCTS = "correlations of other constructs only"
+FEW_PAIRS = "fewer correlations among these variables than min_pairs"
+EMPTY_ELSEWHERE = "no correlation and only other constructs measured (measured.csv)"
+EMPTY_REFUSED = "no correlation (keep_empty=False)"
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class StudySelection:
                 "N and in the typical within-study variance of I2, as metaSEM counts them"
             )
         dropped = [
-            f"{_count(len(ids), 'study')} because {reason}: {_ids(ids)}"
+            f"{_count(len(ids), 'study')} with {reason}: {_ids(ids)}"
             for reason, ids in _group(self.dropped).items()
         ]
         missing = self.cells_possible - self.cells_reported
