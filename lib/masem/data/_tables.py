@@ -415,16 +415,11 @@ def check_alphas_measured(table: Table, measured: np.ndarray, study_index, code_
     constructs).
     """
     raw = table.raw
-    rows = (
-        raw.index[
-            ~measured[
-                raw["study_id"].map(study_index).to_numpy(dtype=int),
-                raw["variable"].map(code_index).to_numpy(dtype=int),
-            ]
-        ]
-        if len(raw)
-        else raw.index
-    )
+    if raw.empty:
+        return
+    study = raw["study_id"].map(study_index).to_numpy(dtype=int)
+    construct = raw["variable"].map(code_index).to_numpy(dtype=int)
+    rows = raw.index[~measured[study, construct]]
     if len(rows):
         i = rows[0]
         sid, code = raw.at[i, "study_id"], raw.at[i, "variable"]
