@@ -92,11 +92,11 @@ def test_study_without_any_correlation_is_kept_and_counted(tmp_path):
     assert out.selection.without_correlations == ("S4",)
     report = " ".join(out.report().split())  # the report wraps at 100 characters
     assert "3 of 4 studies, N = 227; 1 study without any correlation among these variables (S4)" in report
-    assert "as metaSEM counts them" in report
+    assert "as metaSEM counts it" in report
     # Not wanted: left out, and the report says why.
     refused = db.matrices(["A", "B", "C"], keep_empty=False)
     assert refused.study_ids == ["S1", "S2"] and refused.selection.dropped == (
-        ("S3", "correlations of other constructs only"),
+        ("S3", "no correlation among these variables (only with other constructs)"),
         ("S4", "no correlation (keep_empty=False)"),
     )
     # Measured only other constructs (per measured.csv): nothing to say about these variables.
@@ -114,7 +114,7 @@ def test_old_database_with_an_empty_study_keeps_it(tmp_path):
     out = db.matrices(["A", "B"])
     assert out.study_ids == ["S1", "S2", "S4"]  # S3 (C-D only) is about other constructs
     assert np.isnan(out.matrices[2].to_numpy()).all()  # nothing known about what it measured
-    assert out.selection.dropped == (("S3", "correlations of other constructs only"),)
+    assert out.selection.dropped == (("S3", "no correlation among these variables (only with other constructs)"),)
 
 
 def test_report_counts_kept_dropped_and_missing(tmp_path):

@@ -33,7 +33,7 @@ PD_TOL = 1e-8
 _WIDTH = 100  # characters per line of the report
 _LISTED = 10  # study ids listed before "and N more"
 # Why a study is left out of an analysis (StudySelection.dropped): "<k> studies with <reason>".
-OTHER_CONSTRUCTS = "correlations of other constructs only"
+OTHER_CONSTRUCTS = "no correlation among these variables (only with other constructs)"
 FEW_PAIRS = "fewer correlations among these variables than min_pairs"
 EMPTY_ELSEWHERE = "no correlation and only other constructs measured (measured.csv)"
 EMPTY_REFUSED = "no correlation (keep_empty=False)"
@@ -111,7 +111,8 @@ class StudySelection:
             kept += (
                 f"; {_count(len(self.without_correlations), 'study')} without any correlation "
                 f"among these variables ({_ids(self.without_correlations)}): kept and counted in "
-                "N and in the typical within-study variance of I2, as metaSEM counts them"
+                "N and in the typical within-study variance of I2, as metaSEM counts "
+                f"{'it' if len(self.without_correlations) == 1 else 'them'}"
             )
         dropped = [
             f"{_count(len(ids), 'study')} with {reason}: {_ids(ids)}"
