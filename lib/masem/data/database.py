@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from masem._util import did_you_mean, frozen
-from masem.data.cordata import CorData, cor_data
 from masem.data import _tables as tables_
 from masem.data._tables import Table, frame_table, read_metadata, read_table
+from masem.data.cordata import CorData, cor_data
 from masem.data.selection import (
     EMPTY_ELSEWHERE,
     EMPTY_REFUSED,
