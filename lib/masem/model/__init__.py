@@ -6,6 +6,6 @@ One parse gives one :class:`RAMModel`; the estimators (:mod:`masem.tssem`, and n
 """
 
 from masem.model.implied import Evaluator
-from masem.model.ram import RAMModel, lavaan_to_ram, model_variables
+from masem.model.ram import RAMModel, did_you_mean, lavaan_to_ram, model_variables
 
-__all__ = ["Evaluator", "RAMModel", "lavaan_to_ram", "model_variables"]
+__all__ = ["Evaluator", "RAMModel", "did_you_mean", "lavaan_to_ram", "model_variables"]

@@ -58,22 +58,28 @@ def check_fem_data(data: StudyData) -> None:
     A study's measured variables are those with a unit diagonal; correlations it reports for a
     variable with a NaN diagonal are used by REM only (metaSEM's convention, see ``tssem1``).
     """
-    names = np.array(data.variables)
+    names = data.variables
+    gaps = []
     for i in range(data.k):
-        obs = data.measured[i]
+        obs = np.flatnonzero(data.measured[i])
         block = data.matrices[i][np.ix_(obs, obs)]
-        if np.isnan(block).any():
-            a, b = np.argwhere(np.isnan(block))[0]
-            raise DataError(
-                f"{data.study_name(i)} measured {str(names[obs][a])!r} and {str(names[obs][b])!r} "
-                "(unit "
-                "diagonal) but does not report their correlation; the fixed-effects model needs "
-                "the "
-                "correlations among a study's measured variables complete. Use method='REM', or "
-                "set the "
-                "diagonal of one of them to NaN so that FEM treats it as not measured in that "
-                "study."
-            )
+        missing = [
+            f"{names[obs[b]]}-{names[obs[a]]}"
+            for a, b in zip(*np.nonzero(np.isnan(block)))
+            if a > b
+        ]
+        if missing:
+            who = f"'{data.labels[i]}'" if data.labels[i] is not None else f"matrices[{i}]"
+            gaps.append(f"{who} ({', '.join(missing)})")
+    if gaps:
+        raise DataError(
+            f"{len(gaps)} stud{'y measures' if len(gaps) == 1 else 'ies measure'} both variables "
+            f"of a pair (unit diagonals) but report{'s' if len(gaps) == 1 else ''} no correlation "
+            f"for it: {'; '.join(gaps)}. The fixed-effects model needs the correlations among a "
+            "study's measured variables complete. Use method='REM' (which handles correlations "
+            "not reported), or mark one variable of each pair as not measured in that study (a "
+            "NaN diagonal) so that FEM leaves it out there."
+        )
     smallest = smallest_eigenvalues(data)  # NaN only for a study with fewer than 2 variables
     with np.errstate(invalid="ignore"):
         flagged = np.flatnonzero(smallest < PD_TOL)
@@ -82,8 +88,8 @@ def check_fem_data(data: StudyData) -> None:
         raise DataError(
             "the fixed-effects model needs positive definite study matrices, but these are not: "
             + "; ".join(bad)
-            + ". Check them for typos, exclude them, or use method='REM' (which uses only the "
-            "correlations)."
+            + ". FEM cannot use them: check them for typos, exclude them, or use method='REM', "
+            "which keeps them (it uses the correlations themselves)."
         )
     rows, cols = vechs_indices(data.p)
     covered = (data.measured[:, rows] & data.measured[:, cols]).any(axis=0)
