@@ -33,7 +33,7 @@ from masem.model.rexpr import Node, RSyntaxError, parse_expression, symbols
 __all__ = ["Constraint", "Definition", "evaluate", "parse_constraint", "parse_definition"]
 
 _FUNCTIONS = ("exp", "log", "sqrt", "abs")
-_NAME = re.compile(r"(?:[^\W\d]|\.(?!\d))[\w.]*\Z")
+_NAME = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*\Z")
 
 
 @dataclass(frozen=True)

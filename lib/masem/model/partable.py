@@ -54,9 +54,9 @@ from dataclasses import dataclass, replace
 from masem.model.rexpr import NA
 from masem.model.syntax import Element, Parsed
 
-EXOGENOUS_RULE = "exogenous observed variables: free variances and covariances (fixed.x = FALSE)"
-VARIANCE_RULE = "(residual) variance of an observed variable (auto.var = TRUE)"
-LATENT_RULE = "latent variance fixed at 1 (std.lv = TRUE)"
+EXOGENOUS_RULE = "exogenous observed variables are free to vary and covary (fixed.x = FALSE)"
+VARIANCE_RULE = "free (residual) variance of an observed variable (auto.var = TRUE)"
+LATENT_RULE = "the variance of a latent variable is fixed at 1 (std.lv = TRUE)"
 
 
 @dataclass(frozen=True)

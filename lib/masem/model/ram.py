@@ -250,7 +250,7 @@ class RAMModel:
                     "rval": c.col,
                     "label": c.name if (c.label is not None or c.fixed is None) else "",
                     "free": c.fixed is None,
-                    "value": c.fixed if c.fixed is not None else self._start(c),
+                    "value": c.fixed if c.fixed is not None else _cell_start(c),
                     "matrix": c.matrix,
                     "line": c.line,
                     "default": c.default,
@@ -585,15 +585,14 @@ def _unknown_names(ram, names, known, defined, line: int, what: str) -> None:
     unknown = [n for n in names if n not in known and n not in defined]
     if not unknown:
         return
-    hints = "".join(
-        f"; '{n}'{did_you_mean(n, list(known) + sorted(defined))}" for n in unknown
-    ).lstrip("; ")
+    candidates = list(known) + sorted(defined)
+    named = ", ".join(f"'{n}'{did_you_mean(n, candidates)}" for n in unknown)
     labels = list(ram.free_labels)
-    defs = [d.name for d in ram.definitions]
+    defs = [d.name for d in ram.definitions if d.line != line]
     raise ModelError(
-        f"line {line}: {what} uses {', '.join(repr(n) for n in unknown)}, which "
-        f"{'is' if len(unknown) == 1 else 'are'} not a parameter label or a defined name ({hints})"
-        f"; labels available: {labels if labels else 'none (label a parameter, e.g. y ~ b*x)'}"
+        f"line {line}: {what} uses {named}, which {'is' if len(unknown) == 1 else 'are'} not a "
+        "parameter label or a defined name; labels available: "
+        f"{labels if labels else 'none (label a parameter, e.g. y ~ b*x)'}"
         + (f"; defined names: {defs}" if defs else "")
     )
 
@@ -628,25 +627,23 @@ def _describe(ram: RAMModel) -> str:
         f"RAM model: observed {', '.join(ram.observed)}; "
         + (f"latent {latent}" if latent else "no latent variables")
     ]
-    table = pd.DataFrame(
-        [
-            {
-                "line": c.line if c.line else "-",
-                "element": c.element,
-                "name": c.name if (c.label is not None or c.fixed is None) else "",
-                "status": "fixed" if c.fixed is not None else "free",
-                "value": r_number(c.fixed)
-                if c.fixed is not None
-                else f"start {r_number(ram._start(c))}",
-                "from": c.default or "written",
-            }
-            for c in ram.cells
-        ]
-    )
+    rows = [("line", "element", "name", "status", "value", "from")]
+    for c in ram.cells:
+        rows.append(
+            (
+                str(c.line) if c.line else "-",
+                c.element,
+                c.name if (c.label is not None or c.fixed is None) else "",
+                "fixed" if c.fixed is not None else "free",
+                r_number(c.fixed) if c.fixed is not None else f"start {r_number(_cell_start(c))}",
+                ("added: " if not c.line else "default: ") + c.default if c.default else "written",
+            )
+        )
+    widths = [max(len(row[k]) for row in rows) for k in range(5)]
     n_free = len({c.name for c in ram.cells if c.fixed is None})
     lines.append(f"{len(ram.cells)} elements ({n_free} free parameters):")
-    body = table.to_string(index=False, justify="left")
-    lines += ["  " + line for line in body.splitlines()]
+    for row in rows:
+        lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
     if ram.constraints:
         lines.append("constraints:")
         lines += [f"  line {c.line}: {c.text}" for c in ram.constraints]
@@ -654,9 +651,9 @@ def _describe(ram: RAMModel) -> str:
         lines.append("definitions:")
         lines += [f"  line {d.line}: {d.name} := {d.expression}" for d in ram.definitions]
     lines.append(
-        "in tssem2 with diag_constraints=False (the default), the (residual) variance of every "
-        "variable with a free incoming path, and of every observed variable with a free variance, "
-        "is computed from diag(Sigma) = 1 rather than estimated (metaSEM's wls)"
+        "in tssem2 with diag_constraints=False (the default) the (residual) variance of every "
+        "variable with a free incoming path, and any free variance of an observed variable, is "
+        "computed from diag(Sigma) = 1 rather than estimated (metaSEM's wls)"
     )
     if ram.notes:
         lines.append("notes:")

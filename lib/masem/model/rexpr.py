@@ -52,8 +52,10 @@ RESERVED = frozenset(
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
       | (?P<number>0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?L?)
-      | (?P<name>[^\W\d][\w.]*|\.(?!\d)[\w.]*)
+      | (?P<name>[^\W\d_][\w.]*|\.(?!\d)[\w.]*)
       | (?P<string>"[^"]*"|'[^']*')
+      | (?P<open>["'])
+      | (?P<badname>_[\w.]*)
       | (?P<backtick>`[^`]*`?)
       | (?P<op>\*\*|[-+*/^(),:?%<>=!~|&\[\]{}$@;])
     """,
@@ -110,6 +112,13 @@ def _tokens(text: str) -> list[_Token]:
         kind = m.lastgroup
         if kind == "space":
             spaced = True
+        elif kind == "badname":
+            raise RSyntaxError(
+                f"'{m.group()}' is not a valid name (a name starts with a letter, or a dot not "
+                "followed by a digit)"
+            )
+        elif kind == "open":
+            raise RSyntaxError(f"a quote ({m.group()}) is not closed")
         elif kind == "backtick":
             raise RSyntaxError(
                 f"the quoted name {m.group()} (backticks): write names without backticks; a "

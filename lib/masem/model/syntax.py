@@ -58,7 +58,7 @@ from masem.model.rexpr import (
 _OPERATORS = ("=~", "<~", "~*~", "~~", "~", "==", "<", ">", ":=", ":", "|", "%")
 _PATHS = ("=~", "~", "~~")
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
-NAME = re.compile(r"(?:[^\W\d]|\.(?!\d))[\w.]*\Z")
+NAME = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*\Z")
 _REFUSED = {
     "<~": "formative composites ('<~') are not part of a correlation structure (metaSEM's "
     "lavaan2RAM would drop them and give the composite no paths); regress on its parts instead, "
@@ -76,10 +76,20 @@ _REFUSED = {
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement: its first line, its text (comments removed, continuation lines joined)."""
+    """One statement: its first line, its text (comments removed, continuation lines joined) and
+    its last line.
+    """
 
     line: int
     text: str
+    last: int = 0
+
+    @property
+    def where(self) -> str:
+        """``line 3`` or, for a statement continued on later lines, ``lines 3-4``."""
+        if self.last > self.line:
+            return f"lines {self.line}-{self.last}"
+        return f"line {self.line}"
 
 
 @dataclass
@@ -125,18 +135,17 @@ def statements(text: str) -> list[Statement]:
                 continue
             if _operator(piece) is not None:
                 out.append(Statement(number, piece))
-            elif out:
-                out[-1] = Statement(out[-1].line, f"{out[-1].text} {piece}")
-            else:
-                extra = (
-                    "; '=' alone is not an operator: write '==' for a constraint or ':=' for a "
-                    "definition"
-                    if "=" in piece
-                    else ""
+            elif "=" in _QUOTED.sub("", piece):
+                raise ModelError(
+                    f"line {number}: '{piece}' holds no operator: '=' alone is not one; write "
+                    "'==' for a constraint, ':=' for a definition or '~' for a regression"
                 )
+            elif out:
+                out[-1] = Statement(out[-1].line, f"{out[-1].text} {piece}", number)
+            else:
                 raise ModelError(
                     f"line {number}: '{piece}' holds no operator (=~, ~, ~~, :=, ==, <, >) and "
-                    f"there is no statement before it to continue{extra}"
+                    "there is no statement before it to continue"
                 )
     return out
 
@@ -167,7 +176,7 @@ def parse(text: str) -> Parsed:
             )
         op, at = located
         lhs, rhs = st.text[:at].strip(), st.text[at + len(op) :].strip()
-        where = f"line {st.line}: '{st.text}'"
+        where = f"{st.where}: '{st.text}'"
         if op in _REFUSED:
             raise ModelError(f"{where}: {_REFUSED[op]}")
         if op in ("==", "<", ">"):
