@@ -154,7 +154,7 @@ def test_run_shows_progress_steps_on_stderr(tmp_path, capsys) -> None:
         (["--out", "{tmp}/o", "--variables", "PE", "JS"], "leaves out \\['HPWP', 'TP'\\]"),
         (["--out", "{tmp}/o", "--bootstrap", "50"], "at least 100"),
         (["--out", "{tmp}/o", "--data", "{broken}"], "study 'EX01'.*not positive definite"),
-        (["--out", "{tmp}/o", "--method", "fem"], "\\('EX03'\\) measured 'HPWP' and 'TP'.*Use method='REM'"),
+        (["--out", "{tmp}/o", "--method", "fem"], "'EX03' \\(matrices\\[2\\]\\) \\(HPWP-TP\\).*Use method='REM'"),
     ],
 )
 def test_run_refuses_bad_requests_with_exit_code_1(tmp_path, capsys, extra, message) -> None:

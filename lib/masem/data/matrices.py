@@ -156,7 +156,8 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
 
 
 def _name(i: int, label: str | None) -> str:
-    return f"matrices[{i}]" + (f" ({label!r})" if label is not None else "")
+    """How messages name a study: by its label when it has one, and by its position."""
+    return f"matrices[{i}]" if label is None else f"{label!r} (matrices[{i}])"
 
 
 def _as_matrix_list(matrices: Any) -> tuple[list[Any], list[str | None]]:

@@ -69,8 +69,7 @@ def check_fem_data(data: StudyData) -> None:
             if a > b
         ]
         if missing:
-            who = f"'{data.labels[i]}'" if data.labels[i] is not None else f"matrices[{i}]"
-            gaps.append(f"{who} ({', '.join(missing)})")
+            gaps.append(f"{data.study_name(i)} ({', '.join(missing)})")
     if gaps:
         raise DataError(
             f"{len(gaps)} stud{'y measures' if len(gaps) == 1 else 'ies measure'} both variables "
@@ -278,7 +277,9 @@ def fit_fem(data: StudyData) -> FEMFit:
         sds[np.ix_(g.studies, g.variables)] = np.exp(objective.gammas(opt.x, g))
     pooled = vechs_inverse(opt.x[: data.q], data.p)
     saturated, independence, srmr = 0.0, 0.0, 0.0
-    for i in range(data.k):
+    # A study that reports no correlation has no block: it is not a group of the likelihood.
+    groups = np.flatnonzero(data.measured.sum(axis=1) >= 2)
+    for i in groups:
         obs = data.measured[i]
         s = data.matrices[i][np.ix_(obs, obs)]
         n, p_i = data.n[i], int(obs.sum())
@@ -286,8 +287,8 @@ def fit_fem(data: StudyData) -> FEMFit:
         independence += (n - 1) * p_i
         sigma = pooled[np.ix_(obs, obs)] * np.outer(sds[i, obs], sds[i, obs])
         srmr += (n - 1) * _srmr(s, sigma)
-    srmr /= np.sum(data.n - 1)
-    fit = _fit_indices(opt.f, saturated, independence, srmr, data, n_free=objective.size)
+    srmr /= np.sum(data.n[groups] - 1)
+    fit = _fit_indices(opt.f, saturated, independence, srmr, data, objective.size, groups)
     return FEMFit(
         rho=opt.x[: data.q],
         vcov=vcov,
@@ -312,7 +313,7 @@ def _srmr(s: np.ndarray, sigma: np.ndarray) -> float:
 
 
 def _fit_indices(
-    minus2ll, saturated, independence, srmr, data: StudyData, n_free: int
+    minus2ll, saturated, independence, srmr, data: StudyData, n_free: int, groups: np.ndarray
 ) -> dict[str, float]:
     """Chi-square test and fit indices of the FEM against the saturated and independence models.
 
@@ -322,7 +323,7 @@ def _fit_indices(
     noncentrality by sum_i (n_i - 1) = N - k: sqrt(k lambda / ((N - k) df)). SRMR is the
     (n_i - 1)-weighted mean of the studies' SRMR.
     """
-    k, total = data.k, float(data.n.sum())
+    k, total = groups.size, float(data.n[groups].sum())
     p_i = data.measured.sum(axis=1)
     moments = int(np.sum(p_i * (p_i + 1) // 2))
     df = moments - n_free

@@ -370,11 +370,16 @@ def _note_conventions(data: StudyData, method: str) -> None:
     empty = data.empty
     if empty.size:
         listed = ", ".join(data.study_name(i) for i in empty)
-        i2 = " and in the typical within-study variance of I2" if method == "REM" else ""
+        one = empty.size == 1
+        counted = (
+            "in the total N and in the typical within-study variance of I2"
+            if method == "REM"
+            else "in the total N (FEM's fit statistics count the studies of its likelihood)"
+        )
         warnings.warn(
-            f"tssem1 ({method}): {listed} report{'s' if empty.size == 1 else ''} no correlation "
-            f"among the variables; as in metaSEM, {'it is' if empty.size == 1 else 'they are'} "
-            f"kept and counted in the total N{i2}, but add nothing to the likelihood.",
+            f"tssem1 ({method}): {listed} report{'s' if one else ''} no correlation among the "
+            f"variables; as in metaSEM, {'it is' if one else 'they are'} kept and counted "
+            f"{counted}, but add{'s' if one else ''} nothing to the likelihood.",
             ConvergenceWarning,
             stacklevel=3,
         )
@@ -387,20 +392,15 @@ def _nonpd_studies(data: StudyData, method: str) -> tuple[str, ...]:
     smallest = smallest_eigenvalues(data)
     with np.errstate(invalid="ignore"):  # NaN: incomplete block, never counted
         flagged = np.flatnonzero(smallest < PD_TOL)
-    if flagged.size:
+    # FEM refuses such a study in its DataError (fem.check_fem_data), which says the same.
+    if flagged.size and method == "REM":
         listed = ", ".join(
             f"{data.study_name(i)} (smallest eigenvalue {smallest[i]:.3g})" for i in flagged
         )
-        fate = (
-            "REM keeps it, as it models the correlations themselves (metaSEM does the same); "
-            "check it for a typo"
-            if method == "REM"
-            else "FEM cannot use it, as it fits each study's matrix as a covariance matrix: fix or "
-            "exclude the study, or use method='REM', which keeps it"
-        )
         warnings.warn(
-            f"tssem1 ({method}): the correlation matrix of {listed} is not positive definite; "
-            f"{fate}.",
+            f"tssem1 (REM): the correlation matrix of {listed} is not positive definite; REM "
+            "keeps it, as it models the correlations themselves (metaSEM does the same); check "
+            "it for a typo (FEM cannot use it).",
             ConvergenceWarning,
             stacklevel=3,
         )
