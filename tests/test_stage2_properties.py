@@ -275,7 +275,7 @@ def test_errors_model() -> None:
         tssem2(s1, "Sup ~ Job\nSup Job")
     with pytest.raises(ModelError, match=r"not identified: 7 free parameters .* only 6 correlations"):
         tssem2(s1, "Job ~ Ability\nWork ~ Ability + Job\nSup ~ Job + Work + Ability\nSup ~~ Work")
-    with pytest.raises(ModelError, match=r"not identified: the information matrix is singular.*aonF, bonF"):
+    with pytest.raises(ModelError, match=r"not identified: the information matrix is singular.*aonF \(line 1\), bonF"):
         tssem2(make_stage1(HUNTER[:3, :3], ["a", "b", "c"]), "F =~ a + b\nc ~~ 1*c")
     with pytest.raises(ModelError, match=r"latent variable\(s\) 'Job' \(line 1\)"):
         tssem2(s1, "Job =~ Work + Sup + Ability")

@@ -216,7 +216,7 @@ def _elements(lhs: str, op: str, rhs: str, st: Statement, where: str, parsed: Pa
     merged: dict[str, Element] = {}
     for term in _terms(tree, where):
         variable, modifier = _split_term(term, op, where)
-        entries = [] if modifier is None else _modifier(modifier, term, where, parsed)
+        entries = [] if modifier is None else _modifier(modifier, variable, where, parsed)
         for name in dict.fromkeys(names):
             if variable == name and op != "~~":
                 what = "regresses a variable on itself" if op == "~" else "loads a factor on itself"
@@ -294,8 +294,9 @@ def _split_term(term: Node, op: str, where: str) -> tuple[str, Node | None]:
     )
 
 
-def _modifier(mod: Node, term: Node, where: str, parsed: Parsed) -> list[tuple[str, object]]:
+def _modifier(mod: Node, variable: str, where: str, parsed: Parsed) -> list[tuple[str, object]]:
     """Rule 5: the entries (kind, value) of one modifier, with a note where lavaan loses part."""
+    term = f"{mod.text}*{variable}"
     calls = _calls(mod)
     for func, why in (
         (
@@ -308,11 +309,11 @@ def _modifier(mod: Node, term: Node, where: str, parsed: Parsed) -> list[tuple[s
         ("prior", "prior() belongs to Bayesian estimation, not to TSSEM"),
     ):
         if func in calls:
-            raise ModelError(f"{where}: '{term.text}': {why}")
+            raise ModelError(f"{where}: '{term}': {why}")
     names = symbols(mod)
     if len(names) > 1:
         raise ModelError(
-            f"{where}: the modifier '{mod.text}' of '{term.text}' holds several names "
+            f"{where}: the modifier '{mod.text}' of '{term}' holds several names "
             f"({', '.join(names)}); a term takes one label: write 'label*variable'"
         )
     if names:
@@ -323,8 +324,8 @@ def _modifier(mod: Node, term: Node, where: str, parsed: Parsed) -> list[tuple[s
         ):
             parsed.notes.append(
                 f"{where}: lavaan (and so metaSEM's lavaan2RAM) keeps only the label '{label}' of "
-                f"the modifier '{mod.text}' and ignores the rest of it; to give a label and a "
-                f"start or fixed value, repeat the term, e.g. '{label}*x + start(0.5)*x'"
+                f"the modifier '{mod.text}' and ignores the rest of it; to keep both, repeat the "
+                f"term: '{_both(label, mod, variable)}'"
             )
         elif label == "pi":
             parsed.notes.append(
@@ -335,7 +336,20 @@ def _modifier(mod: Node, term: Node, where: str, parsed: Parsed) -> list[tuple[s
     return _constant_modifier(mod, term, where, parsed)
 
 
-def _constant_modifier(mod: Node, term: Node, where: str, parsed: Parsed):
+def _both(label: str, mod: Node, variable: str) -> str:
+    """What to write to give a variable a label and the start value or number of ``mod``."""
+    stack, other = [mod], None
+    while stack and other is None:
+        node = stack.pop()
+        if node.kind == "call" and node.value == "start":
+            other = node.text
+        elif node.kind == "num":
+            other = node.text
+        stack.extend(node.args)
+    return f"{label}*{variable}" + (f" + {other}*{variable}" if other else "")
+
+
+def _constant_modifier(mod: Node, term: str, where: str, parsed: Parsed):
     if mod.kind == "call" and mod.value in ("start", "label", "equal", "lower", "upper"):
         if len(mod.args) != 1:
             raise ModelError(f"{where}: '{mod.text}' takes one value")
@@ -361,7 +375,7 @@ def _constant_modifier(mod: Node, term: Node, where: str, parsed: Parsed):
         _check_label(value, where)
         return [("label", value)]
     if value is not NA and not (value == value and abs(value) != float("inf")):
-        raise ModelError(f"{where}: '{mod.text}' in '{term.text}' is not a finite number")
+        raise ModelError(f"{where}: '{mod.text}' in '{term}' is not a finite number")
     return [("fixed", value)]
 
 

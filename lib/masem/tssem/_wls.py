@@ -620,11 +620,23 @@ def estimate_covariance(problem: Problem, sol: Solution) -> np.ndarray:
     identified.
     """
     names = problem.ev.names
-    check_identified(sol, names)
+    check_identified(sol, names, parameter_lines(problem.ev))
     return parameter_covariance(problem.hessian(sol.x), sol.state["Jc"], names)
 
 
-def check_identified(sol: Solution, names: tuple[str, ...]) -> None:
+def parameter_lines(ev) -> dict[str, int]:
+    """The model line of each free parameter (its first element), for messages."""
+    ram = getattr(ev, "ram", None) or getattr(getattr(ev, "ev", None), "ram", None)
+    out: dict[str, int] = {}
+    for c in ram.cells if ram is not None else ():
+        if c.line:
+            out.setdefault(c.name, c.line)
+    return out
+
+
+def check_identified(
+    sol: Solution, names: tuple[str, ...], lines: dict[str, int] | None = None
+) -> None:
     """A singular information matrix (on the constraint surface) means a non-identified model;
     constraints whose gradients are linearly dependent cannot all be counted.
     """
@@ -644,7 +656,13 @@ def check_identified(sol: Solution, names: tuple[str, ...]) -> None:
     w, vecs = np.linalg.eigh(info)
     if w[0] <= 1e-10 * max(w[-1], 1e-300):
         direction = Z @ vecs[:, 0]
-        involved = [names[i] for i in np.flatnonzero(np.abs(direction) > 0.1)]
+        lines = lines or {}
+        involved = [
+            f"{names[i]} (line {lines[names[i].split('[')[0]]})"
+            if names[i].split("[")[0] in lines
+            else names[i]
+            for i in np.flatnonzero(np.abs(direction) > 0.1)
+        ]
         raise ModelError(
             "the model is not identified: the information matrix is singular, so "
             f"{', '.join(involved)} can change together without changing the fit; fix one of "

@@ -60,7 +60,7 @@ from masem._util import frozen
 from masem.data import StudyDatabase
 from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.model import Evaluator, RAMModel, lavaan_to_ram
+from masem.model import Evaluator, RAMModel, did_you_mean, lavaan_to_ram
 from masem.tssem._wls import (
     Z_975,
     Problem,
@@ -1052,9 +1052,9 @@ def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal"
             f"{what}: the label {name!r} is fixed in the model; list free parameters only"
         )
     raise ModelError(
-        f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or "
-        "an "
-        "element as written in the model, e.g. 'SERV ~ PE'"
+        f"{what}: unknown parameter {item!r}{did_you_mean(name, ev.names)}; name a label or "
+        f"automatic name {list(ev.names)}, or an element as written in the model, e.g. "
+        "'SERV ~ PE'"
     )
 
 

@@ -7,10 +7,13 @@ stage 2 minimises (Cheung & Chan, 2005; Browne, 1984)
     F(theta) = (r - rho(theta))' V^-1 (r - rho(theta)).
 
 The minimum is the model chi-square on q - k degrees of freedom (q correlations, k free
-parameters). By default (``diag_constraints=False``) the error variances of the observed
-variables are not parameters: they follow from diag(Sigma) = 1. With ``diag_constraints=True``
-they are free and diag(Sigma) = 1 is imposed as nonlinear constraints, each adding one degree of
-freedom (Cheung, 2015, ch. 7).
+parameters), plus one per constraint of the model that holds as an equality (an ``==`` line, or a
+``<`` / ``>`` line at its bound). By default (``diag_constraints=False``) the error variances are
+not parameters: as in metaSEM's ``wls``, the (residual) variance of every variable with a free
+incoming path, latent ones included, follows from diag(Sigma) = 1, and so does any free variance
+of an observed variable. With ``diag_constraints=True`` the free variances are parameters and
+diag(Sigma) = 1 is imposed on them as nonlinear constraints, each adding one degree of freedom
+(Cheung, 2015, ch. 7).
 
 Standard errors come from 2 x the inverse of the full Hessian of F (with constraints, from the
 bordered Hessian, as OpenMx reports them); intervals are Wald or likelihood-based (the profile
@@ -61,6 +64,7 @@ from masem.tssem._wls import (
     estimate_covariance,
     fit_constrained,
     fit_indices,
+    parameter_lines,
     profile_intervals,
     solve,
     stage1_inputs,
@@ -284,13 +288,20 @@ def tssem2(
         vechs order, labels ``row_col``), ``total_n``, ``variables`` and ``method``. Variables the
         model does not use are left out (their rows and columns of ``vcov`` dropped).
     model : str
-        lavaan syntax (``=~``, ``~``, ``~~``, labels ``a*x``, fixed values ``1*x``,
-        ``start(0.2)*x``, ``:=`` definitions), translated as metaSEM's ``lavaan2RAM`` does.
+        lavaan syntax (``=~``, ``~``, ``~~``, several names on either side, labels ``a*x``, fixed
+        values ``1*x``, ``NA*x``, ``start(0.2)*x``, ``:=`` definitions, ``==`` / ``<`` / ``>``
+        constraints), read with the defaults of metaSEM's ``lavaan2RAM`` (see
+        :func:`masem.lavaan_to_ram`; ``masem.lavaan_to_ram(model).describe()`` shows the model as
+        read). Constraints are fitted by constrained WLS: each equality, and each inequality
+        held at its bound, adds one degree of freedom, and standard errors come from the bordered
+        Hessian over them (as OpenMx reports them); ``result.constraints`` lists them.
     diag_constraints : bool
-        False (default): error variances of the observed variables are computed from
-        diag(Sigma) = 1 and are not parameters. True: they are free parameters and diag(Sigma) = 1
-        is imposed as nonlinear constraints (one degree of freedom each); their standard errors
-        come from the bordered Hessian, as OpenMx reports them.
+        False (default): the (residual) variances of dependent variables (latent ones too) and any
+        free variance of an observed variable are computed from diag(Sigma) = 1 and are not
+        parameters, as in metaSEM's ``wls``; a value the syntax fixed for such a variance is not
+        used (a warning says so). True: free variances are parameters and diag(Sigma) = 1 is
+        imposed on them as nonlinear constraints (one degree of freedom each); their standard
+        errors come from the bordered Hessian, as OpenMx reports them.
     intervals : {"wald", "profile"}
         95% intervals: Wald (estimate +- 1.96 SE) or likelihood-based (profile of F rising by
         qchisq(.95, 1) = 3.84; metaSEM's ``intervals.type = "LB"``), for parameters and definitions.
@@ -418,7 +429,7 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
         x0 = _refit_vector(start, list(ev.names), "start", "free parameter")
     try:
         sol = fit_constrained(problem, x0, active=result._problem.active)
-        check_identified(sol, ev.names)
+        check_identified(sol, ev.names, parameter_lines(ev))
         defined = definitions(ev, sol.x, sol.state)
     except np.linalg.LinAlgError as exc:
         raise ModelError(
