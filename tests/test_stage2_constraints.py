@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import masem
-from conftest import load_reference, ref_matrix
+from conftest import Stage1, load_reference, ref_matrix
 from masem.errors import ConvergenceWarning, ModelError
 
 FITS = json.loads(
@@ -55,15 +54,6 @@ HUNTER = (
     "Work_sample ~ b*Job_knowledge + c*Ability\n"
     "Supervisor ~ d*Work_sample + e*Job_knowledge\n"
 )
-
-
-@dataclass(frozen=True)
-class Stage1:
-    pooled: pd.DataFrame
-    vcov: pd.DataFrame
-    total_n: int
-    variables: list
-    method: str
 
 
 def _stage1(name: str, method: str) -> Stage1:
