@@ -746,7 +746,9 @@ def tssem2_multigroup(
         A :func:`subgroup_tssem` result, or a mapping from group name to a stage-1 result (anything
         :func:`masem.tssem2` accepts). Every group must hold the model's variables.
     model : str
-        lavaan syntax, the same in every group (see :func:`masem.tssem2`).
+        lavaan syntax, the same in every group (see :func:`masem.tssem2`). Its ``==`` / ``<`` /
+        ``>`` constraints hold in every group; one that involves only parameters held equal
+        across the groups is the same constraint in each and counts once.
     equal : "none", "all", str or list of str
         The parameters held equal across groups: ``"none"`` (default, every parameter free in each
         group), ``"all"`` (every free parameter shared), or parameters named by their label
