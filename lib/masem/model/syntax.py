@@ -412,12 +412,10 @@ def _check_label(label: str, where: str) -> None:
 
 def _merge(element: Element, entries: list[tuple[str, object]], parsed: Parsed, where: str):
     """Rule 6: the first entry of each kind counts; a later, different one is noted as lost."""
-    slot = {"fixed": "fixed", "start": "start", "label": "label", "equal": "equal"}
-    for kind, value in entries:
-        attr = slot[kind]
-        current = getattr(element, attr)
+    for kind, value in entries:  # kind names the attribute: fixed, start, label or equal
+        current = getattr(element, kind)
         if current is None:
-            setattr(element, attr, value)
+            setattr(element, kind, value)
         elif current is not value and current != value:
             parsed.notes.append(
                 f"{where}: {element.lhs} {element.op} {element.rhs} is given two "
