@@ -906,7 +906,7 @@ def apa_parameters(
     >>> import masem
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
-    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> apa_parameters(s2, which="paths").body[["Parameter", "Estimate"]].values.tolist()
     [['Spatial → Math', '0.341'], ['Verbal → Math', '0.240']]
     """
@@ -1043,7 +1043,7 @@ def apa_fit(
     >>> import masem
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
-    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> apa_fit({"Spatial and verbal": s2}).body.iloc[0, :5].tolist()
     ['Spatial and verbal', '15.14', '1', '< .001', '0.162']
     """
