@@ -35,7 +35,6 @@ from conftest import ROOT
 
 TEMPLATE = ROOT / "data" / "template"
 MODEL = TEMPLATE / "model.lav"
-NEEDS_TSSEM1 = "needs tssem1 to keep studies without correlations (branch model-language)"
 # Numbers written with full precision by pandas' CSV writer read back to within a few ulps.
 CSV_TOL = 1e-12
 
@@ -219,7 +218,6 @@ def test_validate_counts_a_study_without_correlations(tmp_path, capsys) -> None:
     assert "measured without a correlation: 2" in out
 
 
-@pytest.mark.xfail(reason=NEEDS_TSSEM1, strict=True)
 def test_run_pools_a_study_without_correlations_into_the_total_n(tmp_path, capsys) -> None:
     folder = _with_empty_study(tmp_path)
     assert main(["run", "--data", str(folder), "--model", str(MODEL), "--out", str(tmp_path / "o"),

@@ -40,7 +40,6 @@ from test_data import CORRELATIONS, STUDIES, make_db
 
 from conftest import ROOT
 
-NEEDS_TSSEM1 = "needs tssem1 to keep studies without correlations (branch model-language)"
 
 
 def error_of(folder) -> str:
@@ -252,7 +251,6 @@ def _three_studies_and_an_empty_one(tmp_path):
     return read_database(folder).matrices(["A", "B", "C"])
 
 
-@pytest.mark.xfail(reason=NEEDS_TSSEM1, strict=True)
 def test_tssem1_counts_a_study_without_correlations_as_metasem_does(tmp_path):
     studies = _three_studies_and_an_empty_one(tmp_path)
     with warnings.catch_warnings():

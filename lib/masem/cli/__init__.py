@@ -284,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # What the library's messages call an argument, and what the command calls it.
 _WORDS = (
-    (re.compile(r"matrices\[\d+\] \('([^']*)'\)"), r"study '\1'"),  # keyed by study_id in run
+    # the library names a study "'label' (matrices[i])"; run keys the matrices by study_id
+    (re.compile(r"(?:study )?'([^']*)' \(matrices\[\d+\]\)"), r"study '\1'"),
+    (re.compile(r"matrices\[\d+\] \('([^']*)'\)"), r"study '\1'"),
     (re.compile(r"\bmethod='(REM|FEM)'"), r"--method \1"),
     (re.compile(r"\bintervals='(wald|profile)'"), r"--intervals \1"),
 )
@@ -303,7 +305,7 @@ def command_line_words(message: str) -> str:
 
     Examples
     --------
-    >>> command_line_words("matrices[2] ('EX03') is not positive definite; use method='REM'")
+    >>> command_line_words("'EX03' (matrices[2]) is not positive definite; use method='REM'")
     "study 'EX03' is not positive definite; use --method REM"
     """
     for pattern, words in _WORDS:

@@ -26,8 +26,10 @@ what was lost and how to write it instead. What a correlation structure cannot h
 with a :class:`~masem.ModelError` that names the line: intercepts and means (``~ 1``), thresholds
 (``|``), formative composites (``<~``), ``efa()`` blocks, group vectors ``c(...)``, interaction
 terms, ``group:`` blocks, and names with a space (which lavaan would silently glue together).
-``<=`` and ``>=`` are refused too: lavaan reads ``b <= 1`` as ``b < =1``, which metaSEM's
-``lavaan2RAM`` cannot run; ``b < 1`` already lets b reach 1.
+``<=`` and ``>=`` are read as ``<`` and ``>`` with a note: lavaan itself reads ``b <= 1`` as
+``b < =1``, which metaSEM's ``lavaan2RAM`` cannot run, but for a continuous parameter the two
+constraints give the same estimates (an inequality constraint already lets both sides become
+equal).
 
 References
 ----------
@@ -180,7 +182,7 @@ def parse(text: str) -> Parsed:
         if op in _REFUSED:
             raise ModelError(f"{where}: {_REFUSED[op]}")
         if op in ("==", "<", ">"):
-            parsed.constraints.append(_constraint(lhs, op, rhs, st, where))
+            parsed.constraints.append(_constraint(lhs, op, rhs, st, where, parsed))
         elif op == ":=":
             parsed.definitions.append(parse_definition(lhs, rhs, st.line))
         else:
@@ -189,12 +191,14 @@ def parse(text: str) -> Parsed:
     return parsed
 
 
-def _constraint(lhs: str, op: str, rhs: str, st: Statement, where: str) -> Constraint:
+def _constraint(lhs: str, op: str, rhs: str, st: Statement, where: str, parsed) -> Constraint:
     if op in "<>" and rhs.startswith("="):
-        raise ModelError(
-            f"{where}: '{op}=' is not a lavaan operator (lavaan reads it as '{op}' with the right "
-            f"side '{rhs}', and metaSEM's lavaan2RAM then stops); write '{lhs} {op} "
-            f"{rhs[1:].strip()}': an inequality constraint lets both sides become equal"
+        rhs = rhs[1:].strip()
+        parsed.notes.append(
+            f"{where}: '{op}=' is read as '{op}' (an inequality constraint already lets both sides "
+            "become equal, so the estimates are the same); lavaan itself does not know "
+            f"'{op}=' and metaSEM's lavaan2RAM stops on it, so write '{lhs} {op} {rhs}' to share "
+            "the model with them"
         )
     return parse_constraint(lhs, op, rhs, st.line)
 
