@@ -373,7 +373,7 @@ def test_parameter_note_explains_only_the_symbols_in_the_table(fits) -> None:
     correlated = masem.tssem2(stage1, "Y ~ b*M\nM ~~ X_1\nX_1 ~~ 1*X_1\nM ~~ 1*M")
     note = masem.apa_parameters(correlated).note
     assert "↔ = covariance" in note and "Var = variance" not in note
-    factor = masem.tssem2(stage1, "F =~ 1*X_1 + M + Y\nF ~~ v*F")  # a free variance row
+    factor = masem.tssem2(stage1, "F =~ 1*X_1 + M + Y\nF ~~ NA*F + v*F")  # a free variance row
     assert "Var(F)" in masem.apa_parameters(factor).body["Parameter"].tolist()
     assert "Var = variance" in masem.apa_parameters(factor).note
 
