@@ -11,7 +11,7 @@ function is re-exported here from its room:
 - :mod:`masem.plots.osmasem`: a moderated path of a one-stage MASEM against its moderator.
 """
 
-from masem.plots._base import save_figure
+from masem.plots._base import save_diagram, save_figure
 from masem.plots.meta import correction_plot, forest_plot, funnel_plot
 from masem.plots.osmasem import moderated_path
 from masem.plots.overview import interval_plot, pair_heatmap, precision_by_k, sample_size_histogram
@@ -44,5 +44,6 @@ __all__ = [
     "precision_by_k",
     "recovery_plot",
     "sample_size_histogram",
+    "save_diagram",
     "save_figure",
 ]
