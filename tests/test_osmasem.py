@@ -298,3 +298,25 @@ def test_database_cor_data_is_cor_data_of_its_matrices():
     assert data.studies == tuple(m.study_ids)
     with pytest.raises(masem.DataError, match="did you mean 'Lag'"):
         db.cor_data(["W1", "S1"], moderators=["lag"])
+
+
+def test_moderators_written_in_the_model():
+    """metaSEM's osmasem2 form ``a == a0 + a1*data.x``: the same fit as moderators=/moderate=, the
+    user's names for the intercept and the slope, and a clear message for anything else."""
+    data = _nohe()
+    written = NOHE_MODEL + "\nw2w == w2w0 + w2w1*data.Lag\ns2s == s2s0 + s2s1*data.Lag"
+    fit = _quiet(data, written)
+    reference = _quiet(data, NOHE_MODEL, moderators="Lag", moderate=["w2w", "s2s"])
+    assert fit.minus2LL == pytest.approx(reference.minus2LL, abs=1e-9)
+    mine, theirs = fit.coefficients, reference.coefficients
+    assert mine.loc["w2w1", "estimate"] == pytest.approx(theirs.loc["w2w:Lag", "estimate"])
+    assert mine.loc["s2s0", "se"] == pytest.approx(theirs.loc["s2s", "se"])
+    assert fit.moderators == ("Lag",)
+    np.testing.assert_allclose(fit.conditional("w2w0", "Lag", [1.0])["estimate"],
+                               reference.conditional("w2w", "Lag", [1.0])["estimate"])
+    with pytest.raises(masem.ModelError, match=r"line 7: .*name\*data.column"):
+        masem.osmasem(data, NOHE_MODEL + "\nw2w == w2w0 + exp(data.Lag)")
+    with pytest.raises(masem.ModelError, match="leave out moderators="):
+        masem.osmasem(data, written, moderators="Lag")
+    with pytest.raises(masem.DataError, match="did you mean 'Lag'"):
+        masem.osmasem(data, NOHE_MODEL + "\nw2w == w2w0 + w2w1*data.lag")

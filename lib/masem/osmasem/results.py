@@ -215,15 +215,20 @@ class OSMASEMResult(ComparableFit):
                 f"{moderator!r} is not a moderator of this fit; its moderators: "
                 f"{list(self.moderators)}"
             )
-        if parameter not in self._structure.base_names:
+        internal = list(self._structure.names)
+        shown = list(self._names[: len(internal)])  # the user's names where the model gave them
+        base = len(self._structure.base_names)
+        lookup = {n: i for i, n in enumerate(internal[:base])}
+        lookup.update({n: i for i, n in enumerate(shown[:base])})
+        if parameter not in lookup:
             raise ModelError(
                 f"{parameter!r} is not a path or covariance of the model; parameters: "
-                f"{list(self._structure.base_names)}"
+                f"{shown[:base]}"
             )
         x = np.asarray(values, dtype=float).ravel()
-        a = self._names.index(parameter)
-        slope = f"{parameter}:{moderator}"
-        b = self._names.index(slope) if slope in self._names else None
+        a = lookup[parameter]
+        slope = f"{internal[a]}:{moderator}"
+        b = internal.index(slope) if slope in internal else None
         est_b = self._estimates[b] if b is not None else 0.0
         var_b = self._vcov[b, b] if b is not None else 0.0
         cov_ab = self._vcov[a, b] if b is not None else 0.0
