@@ -44,6 +44,7 @@ import pandas as pd  # noqa: E402
 import scipy  # noqa: E402
 
 import masem  # noqa: E402
+import osmasem_bench  # noqa: E402  (benchmarks/osmasem_bench.py, next to this script)
 import scaling  # noqa: E402  (benchmarks/scaling.py, next to this script)
 from masem.errors import DataError, ModelError  # noqa: E402
 from masem.tssem.indirect import indirect  # noqa: E402
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "machine.json").write_text(json.dumps(machine, indent=2) + "\n", encoding="utf-8")
     print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()))
     reference_timings()
+    print("\nOSMASEM")
+    osmasem_bench.main()
     if not args.no_scaling:
         print()
         scaling.main(["--quick"] if args.quick else [])

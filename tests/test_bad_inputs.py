@@ -5,7 +5,7 @@ library (issue 7): correlations outside [-1, 1], asymmetric matrices, diagonals 
 shapes, strings among numbers, NaN / non-positive / too-small sample sizes, lists of different
 lengths, duplicated variable names, a pair or variable no study observed, a single or no study, a
 matrix that is not positive definite, unknown methods and options, lavaan syntax errors, model
-variables absent from the data, non-identified models, a label used for two kinds of parameter,
+variables absent from the data, non-identified models, a label on a computed error variance,
 code in a ``:=`` definition, bad sampling variances, and CSV folders that are missing, empty, in the
 wrong encoding or with a wrong header.
 
@@ -94,7 +94,28 @@ def _subgroups() -> masem.SubgroupTSSEM1Result:
         return masem.subgroup_tssem(_individual(), BUNDLED_VARIABLES, by="industry")
 
 
+BECKER_MODEL = "Math ~ Spatial + Verbal\nSpatial ~~ Verbal\nSpatial ~~ 1*Spatial\nVerbal ~~ 1*Verbal"
+
+
+def _cordata(lag: list) -> masem.CorData:
+    ex = masem.example_data("Becker92")
+    return masem.cor_data(ex.matrices, ex.n, moderators=pd.DataFrame({"lag": lag}))
+
+
+@functools.cache
+def _osmasem(moderated: bool) -> masem.OSMASEMResult:
+    with masem.collect_notes():
+        data = _cordata([0.5, -1.0, 0.2, 1.3, -0.4, -0.6])
+        return masem.osmasem(data, BECKER_MODEL, moderators="lag" if moderated else None)
+
+
 FITTED: dict[str, Callable[[], object]] = {
+    "cordata": lambda: _cordata([0.5, -1.0, 0.2, 1.3, -0.4, -0.6]),
+    "cordata constant": lambda: _cordata([2.0] * 6),
+    "cordata missing": lambda: _cordata([0.5, np.nan, 0.2, 1.3, -0.4, -0.6]),
+    "cordata text": lambda: _cordata([0.5, "two", 0.2, 1.3, -0.4, -0.6]),
+    "osmasem fit": lambda: _osmasem(False),
+    "osmasem fit moderated": lambda: _osmasem(True),
     "stage1": _stage1,
     "stage2": _stage2,
     "meta": lambda: masem.meta(YI, VI),
@@ -132,6 +153,22 @@ CASES: dict[str, Case] = {
     "tssem1 no study": Case("tssem1", ([], []), D, ("at least 2 studies", "got 0")),
     "tssem1 FEM with a non-positive-definite study": Case("tssem1", ([NONPD, R2, R3], N3), D, ("matrices[0]", "positive definite", "REM"), {"method": "FEM"}),
     "example_data unknown name": Case("example_data", ("Becker", ), D, ("'Becker'", "Becker92", "Hunter83")),
+    # --- one-stage MASEM -----------------------------------------------------------------------------
+    "cor_data moderators of the wrong length": Case("cor_data", ([R1, R2, R3], N3), D, ("2 rows", "3 studies"), {"moderators": pd.DataFrame({"x": [1.0, 2.0]})}),
+    "cor_data moderators not a table": Case("cor_data", ([R1, R2, R3], N3), D, ("DataFrame", "list"), {"moderators": [1.0, 2.0, 3.0]}),
+    "osmasem on raw matrices": Case("osmasem", ([R1, R2, R3], MODEL), D, ("cor_data()", "list")),
+    "osmasem unknown moderator": Case("osmasem", ("cordata", BECKER_MODEL), D, ("'Lag'", "did you mean 'lag'"), {"moderators": ["Lag"]}),
+    "osmasem constant moderator": Case("osmasem", ("cordata constant", BECKER_MODEL), D, ("'lag'", "same value (2)", "6 studies"), {"moderators": "lag"}),
+    "osmasem missing moderator value": Case("osmasem", ("cordata missing", BECKER_MODEL), D, ("'Rosenberg (1981)'", "missing='drop'"), {"moderators": "lag"}),
+    "osmasem text moderator": Case("osmasem", ("cordata text", BECKER_MODEL), D, ("'lag'", "not numeric", "'two'"), {"moderators": "lag"}),
+    "osmasem moderated parameter not in the model": Case("osmasem", ("cordata", BECKER_MODEL), M, ("'MathonSpatail'", "did you mean 'MathonSpatial'"), {"moderators": "lag", "moderate": ["MathonSpatail"]}),
+    "osmasem variable not in the data": Case("osmasem", ("cordata", "Math ~ Spatial + verbal"), M, ("['verbal']", "did you mean 'Verbal'")),
+    "osmasem unknown re_type": Case("osmasem", ("cordata", BECKER_MODEL), M, ("re_type", "'Full'", "Diag"), {"re_type": "Full"}),
+    "osmasem_r2 on a stage-2 fit": Case("osmasem_r2", ("stage2", "osmasem fit"), M, ("fit1", "TSSEM2Result")),
+    "osmasem_srmr with moderators": Case("osmasem_srmr", ("osmasem fit moderated",), M, ("without moderators", "['lag']")),
+    "prediction_intervals from a stage-2 fit": Case("prediction_intervals", ("stage2", "stage2"), D, ("random-effects tssem1()", "TSSEM2Result")),
+    "prediction_intervals too few draws": Case("prediction_intervals", ("stage1", "stage2"), D, ("n_draws", "at least 100", "got 0"), {"n_draws": 0, "progress": False}),
+    "prediction_intervals unknown kind": Case("prediction_intervals", ("stage1", "stage2"), D, ("kind", "'credible'"), {"kind": "credible", "progress": False}),
     "tssem1 unknown method": Case("tssem1", ([R1, R2, R3], N3), M, ("method", "'XYZ'", "REM", "FEM"), {"method": "XYZ"}),
     "tssem1 unknown re_type": Case("tssem1", ([R1, R2, R3], N3), M, ("re_type", "'full'", "Diag"), {"re_type": "full"}),
     "uni_r r above 1": Case("uni_r", ([with_cell(R1, 0, 1, 1.5), R2, R3], N3), D, ("matrices[0]", "1.5")),
@@ -140,15 +177,15 @@ CASES: dict[str, Case] = {
     "tssem2 lavaan syntax error": Case("tssem2", ("stage1", "c ~~~ a +"), M, ("line 1", "c ~~~ a +"), ),
     "tssem2 variable not in the data": Case("tssem2", ("stage1", "c ~ a + zz"), M, ("'zz'", "available variables")),
     "tssem2 not identified": Case("tssem2", ("stage1", "c ~ a + b\na ~ c\nb ~ c"), M, ("not identified", "4 free parameters", "3 correlations")),
-    "tssem2 label used for two kinds of parameter": Case("tssem2", ("stage1", "c ~ x*a + b\nb ~~ x*a"), M, ("label 'x'", "covariance", "path")),
+    "tssem2 label on a computed error variance": Case("tssem2", ("stage1", "c ~ x*a + b\nc ~~ x*c"), M, ("label 'x'", "variance of c", "line 1", "diag_constraints=True")),
     "tssem2 unknown interval type": Case("tssem2", ("stage1", MODEL), M, ("intervals", "'boot'", "wald", "profile"), {"intervals": "boot"}),
     "tssem2 not a stage-1 result": Case("tssem2", ({"pooled": 1}, MODEL), D, ("tssem1() result", ".vcov")),
     "tssem2 empty model": Case("tssem2", ("stage1", "   "), M, ("empty",)),
     "tssem2 definition with an unknown label": Case("tssem2", ("stage1", "c ~ x*a + b\nind := x*y"), M, ("line 2", "'y'", "labels available")),
-    "tssem2 definition with code": Case("tssem2", ("stage1", "c ~ x*a + b\nind := __import__('os').getcwd()"), M, ("line 2", "function call")),
+    "tssem2 definition with code": Case("tssem2", ("stage1", "c ~ x*a + b\nind := __import__('os').getcwd()"), M, ("line 2", "'__import__' is not a valid name")),
     "tssem2 diag_constraints not boolean": Case("tssem2", ("stage1", MODEL), M, ("diag_constraints", "'yes'"), {"diag_constraints": "yes"}),
-    "lavaan_to_ram dangling plus": Case("lavaan_to_ram", ("y ~ x +",), M, ("line 1", "empty term")),
-    "model_variables variable not in order": Case("model_variables", ("y ~ x",), M, ("['x']", "not in order"), {"order": ["y", "z"]}),
+    "lavaan_to_ram dangling plus": Case("lavaan_to_ram", ("y ~ x +",), M, ("line 1", "ends with '+'")),
+    "model_variables variable not in order": Case("model_variables", ("y ~ x",), M, ("'x' (line 1)", "not in order"), {"order": ["y", "z"]}),
     "indirect too few replications": Case("indirect", ("stage2",), D, ("n_boot", "100", "0"), {"n_boot": 0}),
     "indirect seed not an integer": Case("indirect", ("stage2",), D, ("seed", "'x'"), {"n_boot": 200, "seed": "x"}),
     "compare with itself": Case("compare", ("stage2", "stage2"), M, ("degrees of freedom",)),
@@ -216,6 +253,15 @@ CASES: dict[str, Case] = {
     "loading_table without a factor": Case("loading_table", ("stage2",), M, ("no latent factor", "=~")),
     "residual_table negative count": Case("residual_table", ("stage2",), M, ("largest", "-1"), {"largest": -1}),
     "path_summary unknown variable": Case("path_summary", ("stage2", "stage1", {"x": ("a", "zz")}, "individual"), M, ("relation 'x'", "['zz']")),
+    # --- the reviewer's study (issue 19): residuals, effects, bias, levels, importance -------------
+    "residual_check threshold above 1": Case("residual_check", ("stage2",), M, ("threshold", "5"), {"threshold": 5}),
+    "residual_covariance on a stage-1 result": Case("residual_covariance", ("stage1",), M, ("tssem2()", "TSSEM1Result")),
+    "decompose_effects pair without a path": Case("decompose_effects", ("stage2",), M, ("('c', 'a')", "no directed path from c to a"), {"pairs": [("c", "a")], "intervals": "wald"}),
+    "relative_importance unknown predictor": Case("relative_importance", ("stage1", "c", ["a", "zz"]), D, ("['zz']", "not in the pooled matrix")),
+    "incremental_validity overlapping sets": Case("incremental_validity", ("stage1", "c", ["a"], ["a", "b"]), M, ("['a']", "both in base and in added")),
+    "bias_adjusted_masem on a list": Case("bias_adjusted_masem", ([R1, R2, R3], MODEL), D, ("StudyDatabase", "list")),
+    "cross_level_test a single level": Case("cross_level_test", ({"one": "stage1"}, {"one": {"a": "a"}}, MODEL), D, ("at least two level",)),
+    "level_input unknown variable": Case("level_input", ("stage1", {"zz": "z"}), D, ("['zz']", "not in this level")),
 }
 
 

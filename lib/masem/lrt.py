@@ -104,9 +104,11 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     Parameters
     ----------
     restricted, general : ComparableFit
-        The restricted model (more degrees of freedom) and the general one, of the same kind:
-        two :func:`masem.tssem2` fits to one stage-1 result, or two :func:`masem.tssem2_multigroup`
-        fits to the same groups (e.g. paths equal vs free).
+        Two nested fits of the same kind: two :func:`masem.tssem2` fits to one stage-1 result, two
+        :func:`masem.tssem2_multigroup` fits to the same groups (e.g. paths equal vs free), or two
+        :func:`masem.osmasem` fits to the same data (e.g. without and with moderators). The order
+        does not matter: the fit with more degrees of freedom is the restricted one (the columns
+        of the result say which is which).
 
     Returns
     -------
@@ -118,8 +120,8 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     Raises
     ------
     ModelError
-        A fit that cannot be compared, two fits of different kinds or of different data, or a
-        restricted model without more degrees of freedom (the arguments swapped?).
+        A fit that cannot be compared, two fits of different kinds or of different data, or two
+        fits with the same degrees of freedom (not nested).
 
     Warns
     -----
@@ -138,7 +140,7 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n)
     >>> general = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal")
-    >>> restricted = masem.tssem2(s1, "Math ~ Spatial + Verbal")  # the covariance fixed at 0
+    >>> restricted = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> row = masem.compare(restricted, general).iloc[0]
     >>> int(row["df_diff"]), bool(row["p_value"] < 0.05)
     (1, True)
@@ -164,11 +166,14 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
             "vs "
             f"{terms_g.data_label}); a chi-square difference test needs the same data"
         )
+    if terms_r.df < terms_g.df:  # given the other way round: the restricted fit has more df
+        terms_r, terms_g = terms_g, terms_r
     d_df = terms_r.df - terms_g.df
-    if d_df <= 0:
+    if d_df == 0:
         raise ModelError(
-            f"the restricted model has {terms_r.df:g} df and the general one {terms_g.df:g}; the "
-            "restricted model must have more degrees of freedom (are the arguments swapped?)"
+            f"both models have {terms_r.df:g} degrees of freedom, so neither is nested in the "
+            "other with fewer parameters; compare a model with one that frees or fixes some of "
+            "its parameters"
         )
     d_stat = terms_r.statistic - terms_g.statistic
     if d_stat < -1e-6 * max(1.0, terms_g.statistic):
