@@ -125,7 +125,9 @@ def readme(out: Path, title: str, args, reps: int, arms: dict, intervals, timing
         f"--experiment-reps {args.experiment_reps} --studies {args.studies} --boot {args.boot} "
         f"--seed {args.seed} --model {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} "
         f"--n-jobs {args.n_jobs}` |",
-        f"| model | `{model.name}` (lavaan syntax copied to `model.lav`) |",
+        f"| model | `{model.name}` (lavaan syntax copied to `model.lav`)"
+        + (f"; origin: {args.model_origin}" if args.model_origin else "")
+        + " |",
         f"| analysis | TSSEM: random-effects stage 1 on correlations corrected for unreliability, stage 2 with {', '.join(intervals)} 95% intervals"
         + (f" (bootstrap: {args.boot} parametric draws per replication, order statistics at (B + 1) .025 and .975)" if "bootstrap" in intervals else "")
         + " |",
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=150, help="studies per simulated database (default 150)")
     parser.add_argument("--boot", type=int, default=79, help="parametric-bootstrap draws per replication (default 79)")
     parser.add_argument("--model", default=None, help="lavaan model file (default: notebook 05's chosen model)")
+    parser.add_argument("--model-origin", default="", help="where the model file comes from, for the README (default: nothing)")
     parser.add_argument("--seed", type=int, default=2011, help="root seed (default 2011)")
     parser.add_argument("--n-jobs", type=int, default=2, help="worker processes (default 2; -1 = all cores)")
     parser.add_argument("--out", default=str(ROOT / "results"), help="output root (default: results/)")

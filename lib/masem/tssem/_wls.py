@@ -235,8 +235,11 @@ class Problem:
         if self._model_rows.size:
             hessians.extend(self._constraint_curvature(x, self._model_rows))
             rows.extend(range(first, first + self._model_rows.size))
-        if extra is not None and len(extra) > 2 and extra[2]:
-            hessians.append(self._target_curvature(x, extra[0]))
+        if extra is not None and len(extra) > 2 and extra[2] is not False:
+            # extra[2]: True (compute the target's Hessian here) or the Hessian itself, computed
+            # once per profiled target by profile_intervals and shared by all its solves.
+            given = isinstance(extra[2], np.ndarray)
+            hessians.append(extra[2] if given else self._target_curvature(x, extra[0]))
             rows.append(len(st["c"]) - 1)
         return (np.array(hessians), np.array(rows, dtype=int)) if rows else None
 
@@ -843,6 +846,12 @@ def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Eva
             _warn_bound(name, "its standard error is not available", stacklevel=5)
             continue
         step = vcov @ grad / var  # d theta / d t along the quadratic approximation of the profile
+        if curved:
+            # The Hessian of a ':=' definition (a low-order polynomial in the parameters) changes
+            # little between the estimates and the bounds, and it only shapes the steps, not the
+            # solution: one finite-difference evaluation here serves every solve of both bounds
+            # (it was half the cost of a profile interval when recomputed per solve).
+            curved = problem._target_curvature(x, fn)
         for side, direction in enumerate((-1.0, 1.0)):
             bounds[i, side] = _profile_bound(
                 problem, sol, fn, curved, est, math.sqrt(var), step, direction, name
