@@ -28,9 +28,10 @@ Both write ``summary.csv``, ``estimates.csv``, ``truth.csv`` and ``README.md`` (
 versions, machine, run time) to their folder; the CSV files are byte for byte the same on a re-run
 with the same settings (``tests/test_recovery_study.py`` checks a small configuration).
 
-Part ``loo`` (``results/robustness/``): the exact leave-one-study-out of notebook 05's chosen model
-(``models/attitudes_to_turnover.lav``) on the bundled database: stage 1 REM refitted without each
-study. Writes ``leave_one_out_exact.csv``, ``leave_one_out_status.csv`` and ``README.md``.
+Part ``loo`` (``results/robustness/``): the exact leave-one-study-out of the same model
+(``--model``) on the bundled database, for the constructs the model uses: stage 1 REM refitted
+without each study. Writes ``leave_one_out_exact.csv``, ``leave_one_out_status.csv``,
+``model.lav`` and ``README.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import scipy
 import masem
 
 ROOT = Path(__file__).resolve().parents[1]
-LOO_VARIABLES = ["HPWP", "SPS", "LEAD", "WCH", "CSE", "PE", "JS", "OC", "TI", "TP", "SERV", "CSAT"]
 FLOAT_FORMAT = "%.6g"  # six significant digits: stable text diffs, far below the Monte Carlo error
 MAIN = masem.Variant("TSSEM", method="REM", corrected=True)
 
@@ -64,6 +64,11 @@ def chosen_model() -> Path:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "CHOSEN_MODEL" for t in node.targets):
             return ROOT / "models" / ast.literal_eval(node.value)
     raise SystemExit("notebooks/study.py defines no CHOSEN_MODEL; pass --model")
+
+
+def _shown(path: Path) -> Path:
+    """A path as the README shows it: relative to the repository when inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def machine() -> str:
@@ -123,7 +128,7 @@ def readme(out: Path, title: str, args, reps: int, arms: dict, intervals, timing
         "| --- | --- |",
         f"| command | `.venv/bin/python scripts/recovery_study.py --part {part} --reps {args.reps} "
         f"--experiment-reps {args.experiment_reps} --studies {args.studies} --boot {args.boot} "
-        f"--seed {args.seed} --model {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model} "
+        f"--seed {args.seed} --model {_shown(model)} "
         f"--n-jobs {args.n_jobs}` |",
         f"| model | `{model.name}` (lavaan syntax copied to `model.lav`)"
         + (f"; origin: {args.model_origin}" if args.model_origin else "")
@@ -189,8 +194,11 @@ def run_experiments(args: argparse.Namespace) -> None:
 def run_loo(args: argparse.Namespace) -> None:
     out = Path(args.out) / "robustness"
     out.mkdir(parents=True, exist_ok=True)
-    model = (ROOT / "models" / "attitudes_to_turnover.lav").read_text(encoding="utf-8")
-    studies = masem.read_database(ROOT / "data" / "individual").matrices(LOO_VARIABLES)
+    model = Path(args.model).read_text(encoding="utf-8")
+    (out / "model.lav").write_text(model, encoding="utf-8")
+    database = masem.read_database(ROOT / "data" / "individual")
+    variables = masem.model_variables(model, order=database.constructs["code"])
+    studies = database.matrices(variables)
     start = time.perf_counter()
     with masem.collect_notes():
         loo = masem.leave_one_out(studies, model, method="REM", n_jobs=args.n_jobs, progress=not args.quiet)
@@ -201,13 +209,13 @@ def run_loo(args: argparse.Namespace) -> None:
         "# Exact leave-one-study-out (simulated data)",
         "",
         "Written by `scripts/recovery_study.py --part loo`; shown in notebook 09. The bundled simulated",
-        "database (`data/individual`), the 12 constructs of notebook 05 and its chosen model",
-        "(`models/attitudes_to_turnover.lav`); stage 1 random effects refitted without each study",
-        "(`masem.leave_one_out(..., approximate=False)`).",
+        f"database (`data/individual`), the {len(variables)} constructs of the model `{Path(args.model).name}`",
+        "(copied to `model.lav`" + (f"; origin: {args.model_origin}" if args.model_origin else "") + ");",
+        "stage 1 random effects refitted without each study (`masem.leave_one_out(..., approximate=False)`).",
         "",
         "| setting | value |",
         "| --- | --- |",
-        f"| command | `.venv/bin/python scripts/recovery_study.py --part loo --n-jobs {args.n_jobs}` |",
+        f"| command | `.venv/bin/python scripts/recovery_study.py --part loo --model {_shown(Path(args.model))} --n-jobs {args.n_jobs}` |",
         f"| fits | {loo.n_studies} leave-one-out fits + 1 full fit |",
         f"| run time | {elapsed / 60:.1f} min with {args.n_jobs} worker process(es) |",
         f"| machine | {machine()} |",

@@ -26,6 +26,10 @@ Questions answered:
   profile_bounds of its fit, and its bootstrap interval the 1st and 39th order statistics of 39
   refits drawn from SeedSequence([seed, approach])?
 - test_interval_coverage_follows_the_definitions: coverage of the profile and bootstrap intervals.
+- test_group_coverage_is_the_mean_share_per_replication: is the coverage of a group of
+  parameters (recovery_coverage) the mean over replications of the share of intervals that
+  contain the truth, its Monte Carlo SE the SD of those shares / sqrt(R), equal to the
+  per-parameter coverage of summary() for a group of one, and refused without a true value?
 - test_tau2_known_pools_with_the_true_variances: the tau2-known experiment runs, and is refused
   for uncorrected approaches.
 - test_failed_databases_are_reported / test_bad_arguments: failures are counted and warned, never
@@ -285,6 +289,30 @@ def test_interval_coverage_follows_the_definitions(interval_run) -> None:
             assert summary.loc[name, column] == covered
     assert "moderators=on" in repr(interval_run) and interval_run.intervals == ("wald", "profile", "bootstrap")
     assert interval_run.cpu_seconds > 0
+
+
+def test_group_coverage_is_the_mean_share_per_replication(interval_run) -> None:
+    table = interval_run.coverage()
+    assert set(table["interval"]) == {"wald", "profile", "bootstrap"}
+    estimates = interval_run.estimates.merge(interval_run.truth[["parameter", "truth"]], on="parameter")
+    for (kind, low, high) in (("wald", "ci_lower", "ci_upper"), ("profile", "profile_lower", "profile_upper"),
+                              ("bootstrap", "boot_lower", "boot_upper")):
+        paths = estimates[estimates["type"] == "path"]
+        hit = (paths[low] <= paths["truth"]) & (paths["truth"] <= paths[high])
+        shares = hit.groupby(paths["rep"]).mean()
+        row = table[(table["type"] == "path") & (table["interval"] == kind)].iloc[0]
+        # Exact: the same arithmetic on the same rows (a mean of means of booleans).
+        assert row["coverage"] == pytest.approx(shares.mean(), abs=1e-12)
+        assert row["coverage_mcse"] == pytest.approx(shares.std(ddof=1) / np.sqrt(len(shares)), abs=1e-12)
+        assert row["reps"] == interval_run.n_reps and row["parameters"] == paths["parameter"].nunique()
+    one = interval_run.coverage(by=["approach", "parameter"]).set_index(["parameter", "interval"])
+    summary = interval_run.summary().set_index("parameter")
+    assert one.loc[("ab", "wald"), "coverage"] == pytest.approx(summary.loc["ab", "coverage"], abs=1e-12)
+    assert one.loc[("ab", "bootstrap"), "coverage"] == pytest.approx(summary.loc["ab", "coverage_bootstrap"], abs=1e-12)
+    with pytest.raises(DataError, match="no true value"):
+        masem.recovery_coverage(interval_run.estimates, interval_run.truth.iloc[:1])
+    with pytest.raises(DataError, match="lack the column"):
+        masem.recovery_coverage(interval_run.estimates.drop(columns="rep"), interval_run.truth)
 
 
 def test_tau2_known_pools_with_the_true_variances(population) -> None:

@@ -22,6 +22,7 @@ from masem.study.recovery import (
     default_approaches,
     expected_matrix,
     parameter_recovery,
+    recovery_coverage,
     recovery_truth,
     without_moderators,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "parameter_recovery",
     "path_summary",
     "prediction_intervals",
+    "recovery_coverage",
     "recovery_truth",
     "relative_importance",
     "uni_r_pooled",

@@ -62,6 +62,7 @@ __all__ = [
     "default_approaches",
     "expected_matrix",
     "parameter_recovery",
+    "recovery_coverage",
     "recovery_truth",
     "without_moderators",
 ]
@@ -509,6 +510,12 @@ class RecoveryResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def coverage(self, by: Sequence[str] = ("approach", "type")) -> pd.DataFrame:
+        """Coverage of each interval type over groups of parameters: :func:`recovery_coverage`
+        of this result's estimates and truth.
+        """
+        return recovery_coverage(self._estimates, self._truth, by)
+
     def status(self) -> pd.DataFrame:
         """Fits per approach and status ("ok", "not converged", "failed: ...")."""
         first = self._estimates.drop_duplicates(["rep", "approach"])
@@ -522,6 +529,99 @@ class RecoveryResult:
             f"moderators={'on' if self.moderators else 'off'}, tau2 {self.tau2}, "
             f"intervals={list(self.intervals)})"
         )
+
+
+def recovery_coverage(
+    estimates: pd.DataFrame,
+    truth: pd.DataFrame,
+    by: Sequence[str] = ("approach", "type"),
+) -> pd.DataFrame:
+    """Coverage of each interval type over a group of parameters, with its Monte Carlo SE.
+
+    For a group of K parameters (e.g. the paths of one approach) and one interval type, each
+    replication contributes the share of its intervals that contain their true value; the
+    group's coverage is the mean share over the R replications, and its Monte Carlo SE the SD of
+    the shares divided by sqrt(R) (Morris, White & Crowther, 2019, for a mean over replications).
+    The intervals of one replication share a database and are correlated, which this SE takes
+    into account and K x R binomial draws would not. Only fits with status "ok" and intervals
+    with both bounds found count; a replication without any is left out of ``reps``.
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        :attr:`RecoveryResult.estimates`, or the stored ``estimates.csv`` of
+        ``scripts/recovery_study.py`` (with an ``arm`` column).
+    truth : pandas.DataFrame
+        :attr:`RecoveryResult.truth` (or ``truth.csv``): approach, parameter, truth (and arm
+        when ``by`` uses it).
+    by : sequence of str, default ("approach", "type")
+        Columns of ``estimates`` that define the groups (``type``: path, defined, covariance).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and interval type computed (``wald``, ``profile``, ``bootstrap``):
+        the ``by`` columns, interval, parameters (K), reps (R), coverage, coverage_mcse, and the
+        parameter with the lowest coverage (``lowest``, ``lowest_parameter``) and the number of
+        parameters whose own coverage is below .95 by more than 1.96 binomial Monte Carlo SEs
+        (``n_below``).
+
+    References
+    ----------
+    Morris, T. P., White, I. R., & Crowther, M. J. (2019). Using simulation studies to evaluate
+    statistical methods. *Statistics in Medicine*, 38, 2074-2102.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from masem.study.recovery import recovery_coverage
+    >>> est = pd.DataFrame({"rep": [0, 0, 1, 1], "approach": "TSSEM", "parameter": ["a", "b"] * 2,
+    ...                     "type": "path", "estimate": [0.2, 0.5, 0.3, 0.4],
+    ...                     "ci_lower": [0.1, 0.45, 0.15, 0.35], "ci_upper": [0.35, 0.6, 0.4, 0.45],
+    ...                     "status": "ok"})
+    >>> truth = pd.DataFrame({"approach": "TSSEM", "parameter": ["a", "b"], "truth": [0.3, 0.5]})
+    >>> recovery_coverage(est, truth)[["interval", "parameters", "reps", "coverage"]]
+      interval  parameters  reps  coverage
+    0     wald           2     2      0.75
+    """
+    by = [str(b) for b in ([by] if isinstance(by, str) else by)]
+    needed = {"rep", "approach", "parameter", "status", "ci_lower", "ci_upper", *by}
+    missing = sorted(needed - set(estimates.columns))
+    if missing:
+        raise DataError(f"recovery_coverage: estimates lack the column(s) {missing}.")
+    keys = [k for k in ("arm", "approach") if k in estimates.columns and k in truth.columns]
+    merged = estimates[estimates["status"] == "ok"].merge(
+        truth[[*keys, "parameter", "truth"]], on=[*keys, "parameter"], how="left"
+    )
+    if merged["truth"].isna().any():
+        lost = sorted(set(merged.loc[merged["truth"].isna(), "parameter"]))
+        raise DataError(f"recovery_coverage: no true value for {lost}; pass the matching truth.")
+    rows = []
+    for kind in INTERVALS:
+        low, high, _ = _BOUNDS[kind]
+        if low not in merged.columns or merged[low].notna().sum() == 0:
+            continue
+        found = merged[np.isfinite(merged[low]) & np.isfinite(merged[high])]
+        hit = found.assign(hit=((found[low] <= found["truth"]) & (found["truth"] <= found[high])))
+        for key, group in hit.groupby(by, sort=False):
+            shares = group.groupby([*keys, "rep"], sort=False)["hit"].mean()
+            per = group.groupby("parameter", sort=False)["hit"].agg(["mean", "size"])
+            binomial = np.sqrt(per["mean"] * (1 - per["mean"]) / per["size"])
+            row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+            row.update(
+                interval=kind,
+                parameters=len(per),
+                reps=len(shares),
+                coverage=float(shares.mean()),
+                coverage_mcse=float(shares.std(ddof=1) / np.sqrt(len(shares)))
+                if len(shares) > 1
+                else np.nan,
+                lowest=float(per["mean"].min()),
+                lowest_parameter=str(per["mean"].idxmin()),
+                n_below=int((per["mean"] + 1.96 * binomial < 0.95).sum()),
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _coverage(group: pd.DataFrame, true: float, kind: str) -> dict:
