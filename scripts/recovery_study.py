@@ -86,7 +86,7 @@ def write_tables(out: Path, results: dict[str, masem.RecoveryResult]) -> None:
     def first(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[["arm"] + [c for c in frame.columns if c != "arm"]]
 
-    for name, table in (("summary", "summary"), ("estimates", "estimates"), ("truth", "truth")):
+    for name, table in (("summary", "summary"), ("estimates", "estimates"), ("truth", "truth"), ("coverage", "coverage")):
         frames = []
         for arm, result in results.items():
             value = getattr(result, table)
@@ -115,7 +115,31 @@ def run_arms(args: argparse.Namespace, arms: dict, intervals: tuple[str, ...], r
     return results, timings
 
 
-def readme(out: Path, title: str, args, reps: int, arms: dict, intervals, timings: dict, part: str) -> None:
+def coverage_lines(results: dict[str, masem.RecoveryResult]) -> list[str]:
+    """A markdown table: coverage of each interval type for the paths and the ':=' effects."""
+    lines = [
+        "Coverage of the 95% intervals (nominal .95): the mean over replications of the share of the",
+        "paths (or `:=` effects) whose interval contains the true value, with its Monte Carlo SE",
+        "(`masem.recovery_coverage`); `lowest` is the parameter with the lowest coverage.",
+        "",
+        "| arm | parameters | interval | coverage (MC SE) | lowest | parameters below .95 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for arm, result in results.items():
+        table = result.coverage()
+        several = table["approach"].nunique() > 1
+        for row in table[table["type"].isin(["path", "defined"])].itertuples():
+            kind = "paths" if row.type == "path" else "`:=` effects"
+            name = f"{arm}, {row.approach}" if several else arm
+            lines.append(
+                f"| {name} | {row.parameters} {kind} | {row.interval} | {row.coverage:.3f} ({row.coverage_mcse:.3f}) "
+                f"| {row.lowest:.3f} (`{row.lowest_parameter}`) | {row.n_below} |"
+            )
+    return lines + [""]
+
+
+def readme(out: Path, title: str, args, reps: int, arms: dict, intervals, timings: dict, part: str,
+           results: dict | None = None) -> None:
     model = Path(args.model)
     total = sum(wall for wall, _ in timings.values())
     lines = [
@@ -152,8 +176,11 @@ def readme(out: Path, title: str, args, reps: int, arms: dict, intervals, timing
         "the model fitted to the mean true-score matrix over the population of studies, with their",
         "sensitivity to the weight matrix; see `masem.recovery_truth`). The CSV files are the same",
         "byte for byte when the command is run again; the run time and machine lines are not.",
+        "`coverage.csv` summarises the coverage of each interval type over the paths, the `:=` effects",
+        "and the covariances (table below).",
         "",
     ]
+    lines += coverage_lines(results or {})
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -164,7 +191,7 @@ def run_part(args, folder: str, title: str, part: str, arms: dict, intervals: tu
     (out / "model.lav").write_text(Path(args.model).read_text(encoding="utf-8"), encoding="utf-8")
     results, timings = run_arms(args, arms, intervals, reps)
     write_tables(out, results)
-    readme(out, title, args, reps, arms, intervals, timings, part)
+    readme(out, title, args, reps, arms, intervals, timings, part, results)
     print(f"wrote {out}", flush=True)
 
 

@@ -5,10 +5,11 @@ Questions answered:
 - test_small_configuration_reproduces_byte_for_byte: do two runs of the script with the same
   seed and a small configuration (2 replications per arm, 60 studies, 19 bootstrap draws), one
   with one worker and one with two, write the same summary.csv, estimates.csv and truth.csv byte
-  for byte?
+  for byte (summary, estimates, truth, coverage and the model)?
 - test_stored_study_carries_its_settings: does results/recovery_study/README.md name the seed, the
-  replications, the model, the versions, the machine and the run time, and do the stored tables
-  hold that many replications per arm with all three interval types?
+  replications, the model and its origin, the versions, the machine and the run time, do the
+  stored tables hold that many replications per arm with all three interval types, and is the
+  stored coverage.csv what masem.recovery_coverage computes from the stored estimates?
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import pandas as pd
 import pytest
 
+import masem
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -40,7 +42,7 @@ def test_small_configuration_reproduces_byte_for_byte(tmp_path) -> None:
     for jobs, process in runs.items():
         out, err = process.communicate(timeout=900)
         assert process.returncode == 0, f"{out}\n{err[-3000:]}"
-    for name in ("summary.csv", "estimates.csv", "truth.csv", "model.lav"):
+    for name in ("summary.csv", "estimates.csv", "truth.csv", "coverage.csv", "model.lav"):
         first = (tmp_path / "1" / "recovery_study" / name).read_bytes()
         assert first == (tmp_path / "2" / "recovery_study" / name).read_bytes(), name
     estimates = pd.read_csv(tmp_path / "1" / "recovery_study" / "estimates.csv")
@@ -49,13 +51,22 @@ def test_small_configuration_reproduces_byte_for_byte(tmp_path) -> None:
 
 def test_stored_study_carries_its_settings() -> None:
     readme = (STORED / "README.md").read_text(encoding="utf-8")
-    for needed in ("--seed 2011", "attitudes_to_turnover.lav", "numpy", "masem", "logical cores",
-                   "| run time |", "min wall", "min CPU"):
+    for needed in ("--seed 2011", "--model results/recovery_study/model.lav", "origin:", "numpy", "masem",
+                   "logical cores", "| run time |", "min wall", "min CPU", "| coverage (MC SE) |"):
         assert needed in readme, needed
+    masem.model_variables((STORED / "model.lav").read_text(encoding="utf-8"))  # the stored model parses
     reps = int(re.search(r"\| replications per arm \| (\d+) \|", readme).group(1))
     assert f"--reps {reps} " in readme
     summary = pd.read_csv(STORED / "summary.csv")
     assert set(summary["arm"]) == {"moderators", "file drawer"}
     assert {"coverage", "coverage_profile", "coverage_bootstrap", "coverage_mcse"} <= set(summary.columns)
-    estimates = pd.read_csv(STORED / "estimates.csv", usecols=["arm", "rep"])
+    estimates = pd.read_csv(STORED / "estimates.csv")
     assert estimates.groupby("arm")["rep"].nunique().eq(reps).all()
+    stored = pd.read_csv(STORED / "coverage.csv")
+    assert set(stored["interval"]) == {"wald", "profile", "bootstrap"}
+    again = masem.recovery_coverage(estimates, pd.read_csv(STORED / "truth.csv"), by=["arm", "approach", "type"])
+    merged = stored.merge(again, on=["arm", "approach", "type", "interval"], suffixes=("", "_again"))
+    assert len(merged) == len(stored)
+    # The stored bounds are rounded to six significant digits; a truth within 1e-6 of a bound
+    # could flip one interval of 500, so the recomputed coverage may differ by one such hit.
+    assert (merged["coverage"] - merged["coverage_again"]).abs().max() <= 1 / reps
