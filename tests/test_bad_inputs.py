@@ -234,9 +234,10 @@ CASES: dict[str, Case] = {
     "compare_variants unknown variable": Case("compare_variants", ("individual database", ["PE", "XX"], "XX ~ PE"), D, ("'XX'", "codebook")),
     "uni_r_pooled on a tssem1 result": Case("uni_r_pooled", ("stage1",), D, ("uni_r()", "TSSEM1Result")),
     "without_moderators on a string": Case("without_moderators", ("x",), D, ("Population", "str")),
-    "expected_matrix with moderators": Case("expected_matrix", ("population", ["PE", "JS"]), D, ("moderators", "without_moderators")),
+    "expected_matrix corrected not a bool": Case("expected_matrix", ("population", ["PE", "JS"]), D, ("corrected", "'yes'"), {"corrected": "yes"}),
     "expected_matrix unknown variable": Case("expected_matrix", ("population without moderators", ["PE", "XX"]), D, ("'XX'",)),
     "recovery_truth unknown variable": Case("recovery_truth", ("population without moderators", "JS ~ XX", ["JS", "XX"]), D, ("'XX'",)),
+    "recovery_coverage without replications": Case("recovery_coverage", (pd.DataFrame({"parameter": ["a"]}), pd.DataFrame({"parameter": ["a"], "truth": [0.1]})), D, ("lack the column", "'rep'")),
     "parameter_recovery no replications": Case("parameter_recovery", ("population without moderators", "JS ~ PE", ["PE", "JS"]), D, ("n_reps", "0"), {"n_reps": 0, "progress": False}),
     # --- tables ---------------------------------------------------------------------------------------
     "apa_table on a list": Case("apa_table", ([1, 2], "title"), D, ("DataFrame", "list")),

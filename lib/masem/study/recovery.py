@@ -174,7 +174,9 @@ def expected_matrix(
     Parameters
     ----------
     population : Population
-        Without moderators (see :meth:`Population.without_moderators`).
+        With moderators, the mean is over the population of studies (their characteristics drawn
+        as the generator draws them); without (:meth:`Population.without_moderators`), every study
+        shares one matrix.
     variables : list of str
     design : StudyDesign, optional
         Supplies ``tau`` and the reliability distribution; default the population level's
@@ -588,14 +590,20 @@ def recovery_coverage(
     needed = {"rep", "approach", "parameter", "status", "ci_lower", "ci_upper", *by}
     missing = sorted(needed - set(estimates.columns))
     if missing:
-        raise DataError(f"recovery_coverage: estimates lack the column(s) {missing}.")
+        raise DataError(
+            f"recovery_coverage: estimates lack the column(s) {missing}; pass "
+            "RecoveryResult.estimates or the estimates.csv of scripts/recovery_study.py."
+        )
     keys = [k for k in ("arm", "approach") if k in estimates.columns and k in truth.columns]
     merged = estimates[estimates["status"] == "ok"].merge(
         truth[[*keys, "parameter", "truth"]], on=[*keys, "parameter"], how="left"
     )
     if merged["truth"].isna().any():
         lost = sorted(set(merged.loc[merged["truth"].isna(), "parameter"]))
-        raise DataError(f"recovery_coverage: no true value for {lost}; pass the matching truth.")
+        raise DataError(
+            f"recovery_coverage: no true value for {lost}; pass the truth of the same study "
+            "(RecoveryResult.truth or its truth.csv)."
+        )
     rows = []
     for kind in INTERVALS:
         low, high, _ = _BOUNDS[kind]
