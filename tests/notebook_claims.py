@@ -7,7 +7,7 @@ code cell above them prints: each decimal number, and each whole number above 20
 precision the text gives (``.36`` matches a printed 0.3571; ``55%`` matches 55.1 or 0.551).
 
 Not checked (they are not claims about the outputs): code spans, headings, links, citations with
-a year in parentheses, and the conventional constants a caller passes in ``allowed`` (confidence
+a year in parentheses, reference-list entries, and the conventional constants a caller passes in ``allowed`` (confidence
 levels, critical values, cut-offs), each with its reason.
 """
 
@@ -24,6 +24,9 @@ _HEADING = re.compile(r"^#.*$", flags=re.M)
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _CITATION = re.compile(r"\([^()]*\b(?:19|20)\d\d[a-z]?\b[^()]*\)")
 _LATEX = re.compile(r"\$[^$]*\$")
+# A reference-list entry, from its "(2020)." to the end of the paragraph:
+# "Author, A. (2020). Title. *Journal*, 25(4),\n430-455."
+_REFERENCE = re.compile(r"\((?:19|20)\d\d[a-z]?\)\..*?(?:\n\s*\n|\Z)", flags=re.S)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def _prose(markdown: str) -> str:
     text = _HEADING.sub(" ", text)
     text = _LINK.sub(r"\1", text)
     text = _LATEX.sub(" ", text)
+    text = _REFERENCE.sub(" ", text)
     return _CITATION.sub(" ", text)
 
 

@@ -5,7 +5,7 @@ library (issue 7): correlations outside [-1, 1], asymmetric matrices, diagonals 
 shapes, strings among numbers, NaN / non-positive / too-small sample sizes, lists of different
 lengths, duplicated variable names, a pair or variable no study observed, a single or no study, a
 matrix that is not positive definite, unknown methods and options, lavaan syntax errors, model
-variables absent from the data, non-identified models, a label used for two kinds of parameter,
+variables absent from the data, non-identified models, a label on a computed error variance,
 code in a ``:=`` definition, bad sampling variances, and CSV folders that are missing, empty, in the
 wrong encoding or with a wrong header.
 
@@ -166,6 +166,9 @@ CASES: dict[str, Case] = {
     "osmasem unknown re_type": Case("osmasem", ("cordata", BECKER_MODEL), M, ("re_type", "'Full'", "Diag"), {"re_type": "Full"}),
     "osmasem_r2 on a stage-2 fit": Case("osmasem_r2", ("stage2", "osmasem fit"), M, ("fit1", "TSSEM2Result")),
     "osmasem_srmr with moderators": Case("osmasem_srmr", ("osmasem fit moderated",), M, ("without moderators", "['lag']")),
+    "prediction_intervals from a stage-2 fit": Case("prediction_intervals", ("stage2", "stage2"), D, ("random-effects tssem1()", "TSSEM2Result")),
+    "prediction_intervals too few draws": Case("prediction_intervals", ("stage1", "stage2"), D, ("n_draws", "at least 100", "got 0"), {"n_draws": 0, "progress": False}),
+    "prediction_intervals unknown kind": Case("prediction_intervals", ("stage1", "stage2"), D, ("kind", "'credible'"), {"kind": "credible", "progress": False}),
     "tssem1 unknown method": Case("tssem1", ([R1, R2, R3], N3), M, ("method", "'XYZ'", "REM", "FEM"), {"method": "XYZ"}),
     "tssem1 unknown re_type": Case("tssem1", ([R1, R2, R3], N3), M, ("re_type", "'full'", "Diag"), {"re_type": "full"}),
     "uni_r r above 1": Case("uni_r", ([with_cell(R1, 0, 1, 1.5), R2, R3], N3), D, ("matrices[0]", "1.5")),
@@ -174,15 +177,15 @@ CASES: dict[str, Case] = {
     "tssem2 lavaan syntax error": Case("tssem2", ("stage1", "c ~~~ a +"), M, ("line 1", "c ~~~ a +"), ),
     "tssem2 variable not in the data": Case("tssem2", ("stage1", "c ~ a + zz"), M, ("'zz'", "available variables")),
     "tssem2 not identified": Case("tssem2", ("stage1", "c ~ a + b\na ~ c\nb ~ c"), M, ("not identified", "4 free parameters", "3 correlations")),
-    "tssem2 label used for two kinds of parameter": Case("tssem2", ("stage1", "c ~ x*a + b\nb ~~ x*a"), M, ("label 'x'", "covariance", "path")),
+    "tssem2 label on a computed error variance": Case("tssem2", ("stage1", "c ~ x*a + b\nc ~~ x*c"), M, ("label 'x'", "variance of c", "line 1", "diag_constraints=True")),
     "tssem2 unknown interval type": Case("tssem2", ("stage1", MODEL), M, ("intervals", "'boot'", "wald", "profile"), {"intervals": "boot"}),
     "tssem2 not a stage-1 result": Case("tssem2", ({"pooled": 1}, MODEL), D, ("tssem1() result", ".vcov")),
     "tssem2 empty model": Case("tssem2", ("stage1", "   "), M, ("empty",)),
     "tssem2 definition with an unknown label": Case("tssem2", ("stage1", "c ~ x*a + b\nind := x*y"), M, ("line 2", "'y'", "labels available")),
-    "tssem2 definition with code": Case("tssem2", ("stage1", "c ~ x*a + b\nind := __import__('os').getcwd()"), M, ("line 2", "function call")),
+    "tssem2 definition with code": Case("tssem2", ("stage1", "c ~ x*a + b\nind := __import__('os').getcwd()"), M, ("line 2", "'__import__' is not a valid name")),
     "tssem2 diag_constraints not boolean": Case("tssem2", ("stage1", MODEL), M, ("diag_constraints", "'yes'"), {"diag_constraints": "yes"}),
-    "lavaan_to_ram dangling plus": Case("lavaan_to_ram", ("y ~ x +",), M, ("line 1", "empty term")),
-    "model_variables variable not in order": Case("model_variables", ("y ~ x",), M, ("['x']", "not in order"), {"order": ["y", "z"]}),
+    "lavaan_to_ram dangling plus": Case("lavaan_to_ram", ("y ~ x +",), M, ("line 1", "ends with '+'")),
+    "model_variables variable not in order": Case("model_variables", ("y ~ x",), M, ("'x' (line 1)", "not in order"), {"order": ["y", "z"]}),
     "indirect too few replications": Case("indirect", ("stage2",), D, ("n_boot", "100", "0"), {"n_boot": 0}),
     "indirect seed not an integer": Case("indirect", ("stage2",), D, ("seed", "'x'"), {"n_boot": 200, "seed": "x"}),
     "compare with itself": Case("compare", ("stage2", "stage2"), M, ("degrees of freedom",)),

@@ -58,6 +58,7 @@ def test_validate_summarises_the_template(capsys) -> None:
     assert "3 independent samples, total N = 525" in out
     assert "6 of 6 construct pairs" in out
     assert "4 observed variables are constructs of the folder" in out
+    assert "studies for HPWP, PE, JS, TP:\n  kept:      3 of 3 studies, N = 525\n" in out
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,9 @@ def test_validate_reports_a_missing_folder_and_a_model_with_unknown_variables(tm
     model = tmp_path / "m.lav"
     model.write_text("PE ~ a*HPWP\nSTR ~ b*PE\nHPWP ~~ 1*HPWP\n", encoding="utf-8")
     assert main(["validate", str(TEMPLATE), "--model", str(model)]) == 1
-    assert "['STR'], which is not a construct" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert f"{model}, line 2: 'STR': not a construct of the database" in captured.err
+    assert captured.out == ""  # nothing printed, "a valid study database" least of all
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,7 +120,8 @@ def test_run_writes_every_table_with_the_library_numbers(tmp_path, capsys) -> No
     assert fit["chi2"] == pytest.approx(stage2.fit_stats()["chi2"], abs=CSV_TOL)
     indirect = pd.read_csv(out / "indirect_effects.csv")
     assert indirect["label"].tolist() == ["HPWP_JS", "HPWP_TP"]
-    assert "| HPWP\\_JS = a\\*b |" in (out / "indirect_effects.md").read_text(encoding="utf-8")
+    # An underscore inside a word stays as typed (CommonMark: it cannot start emphasis).
+    assert "| HPWP_JS = a\\*b |" in (out / "indirect_effects.md").read_text(encoding="utf-8")
     assert f"chi2({stage2.fit_stats()['df']:g}) = {stage2.fit_stats()['chi2']:.2f}" in captured.out
     if shutil.which("dot"):
         assert (out / "path_diagram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -153,8 +157,8 @@ def test_run_shows_progress_steps_on_stderr(tmp_path, capsys) -> None:
         (["--out", "{data}/results"], "inside the data folder"),
         (["--out", "{tmp}/o", "--variables", "PE", "JS"], "leaves out \\['HPWP', 'TP'\\]"),
         (["--out", "{tmp}/o", "--bootstrap", "50"], "at least 100"),
-        (["--out", "{tmp}/o", "--data", "{broken}"], "study 'EX01'.*not positive definite"),
-        (["--out", "{tmp}/o", "--method", "fem"], "\\('EX03'\\) measured 'HPWP' and 'TP'.*Use method='REM'"),
+        (["--out", "{tmp}/o", "--data", "{broken}"], "not positive definite: EX01 .*--keep-nonpd"),
+        (["--out", "{tmp}/o", "--method", "fem"], "EX03 .* does not report r\\(HPWP, TP\\).*Use --method REM"),
     ],
 )
 def test_run_refuses_bad_requests_with_exit_code_1(tmp_path, capsys, extra, message) -> None:
@@ -183,8 +187,11 @@ def test_run_refuses_a_missing_model_file(tmp_path, capsys) -> None:
     ("command", "phrases"),
     [
         (["run", "--help"], ["--data", "--model", "--out", "--method", "--variables", "--intervals",
-                             "--bootstrap", "--seed", "--jobs", "--no-progress", "examples:", "stage1_pooled.csv"]),
-        (["validate", "--help"], ["DIR", "--model", "examples:", "masem validate data/template"]),
+                             "--bootstrap", "--seed", "--jobs", "--no-progress", "--exclude", "--keep-nonpd",
+                             "examples:", "stage1_pooled.csv", "path_diagram.gv / .png / .svg / .pdf",
+                             "# title:", ".venv/bin/masem"]),
+        (["validate", "--help"], ["DIR", "--model", "--method", "--exclude", "--keep-nonpd", "examples:",
+                                  "masem validate data/template", ".venv/bin/masem"]),
         (["--help"], ["run", "validate"]),
     ],
 )

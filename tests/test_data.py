@@ -9,10 +9,13 @@ Questions answered, one per test (or parametrised group):
   file, the line, the study, the value and what to do? (missing folder / file / column, empty
   file, header only, wrong encoding, duplicated pair in either order, r outside (-1, 1), r = +-1,
   r not a number, n not a whole number, n too small, n not above the variables measured, unknown
-  study, unknown construct, reliability outside (0, 1], duplicated ids, a study whose matrix is
-  not positive definite, complete or with unreported cells)
+  study, unknown construct, reliability outside (0, 1], duplicated ids)
+- Is a study whose correlations are not positive definite (complete, or a complete triple when
+  some are unreported) read, kept by ``matrices()`` with a warning that names it, its eigenvalue
+  and its lines, and recorded in ``selection.nonpd``?
 - Are bad arguments to ``matrices()`` refused, and ``from_frames`` validated like files?
-- Do the bundled databases load, and do they survive a write / read round trip byte for byte?
+- Do the bundled databases load, and do they survive a write / read round trip byte for byte
+  (their metadata.json, which says they are simulated, included)?
 - Are inputs left untouched: files on disk, the variables list, and the tables handed out?
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -298,15 +302,22 @@ def test_bad_construct_codes(tmp_path, row, expected):
     assert "constructs.csv, line 6" in message and expected in message
 
 
-def test_study_not_positive_definite(tmp_path):
+def test_study_not_positive_definite_is_read_and_flagged_by_matrices(tmp_path):
     text = (
         CORRELATIONS.replace("S1,A,B,0.30", "S1,A,B,0.90")
         .replace("S1,A,C,0.20", "S1,A,C,0.90")
         .replace("S1,B,C,0.25", "S1,B,C,-0.90")
     )
-    message = error_of(make_db(tmp_path, correlations=text))
-    assert "study 'S1'" in message and "not positive definite" in message
-    assert "smallest eigenvalue -0.8" in message and "exclude the study" in message
+    db = read_database(make_db(tmp_path, correlations=text))  # reading is not the place to decide
+    with pytest.warns(masem.ConvergenceWarning) as caught:
+        out = db.matrices(["A", "B", "C"])
+    message = str(caught[0].message)
+    assert "S1 (A, B, C: smallest eigenvalue -0.8" in message and "correlations.csv, lines 2-4" in message
+    assert "method='REM'" in message and "exclude=['S1']" in message
+    assert "S1" in out.study_ids  # kept: REM uses each correlation, FEM refuses it (masem.tssem1)
+    (sid, value, names), = out.selection.nonpd
+    assert sid == "S1" and names == ("A", "B", "C")
+    assert value == pytest.approx(np.linalg.eigvalsh(out.matrices[0].to_numpy())[0], abs=1e-12)
 
 
 def test_incomplete_study_with_impossible_triple(tmp_path):
@@ -317,8 +328,13 @@ def test_incomplete_study_with_impossible_triple(tmp_path):
         .replace("S1,B,C,0.25", "S1,B,C,0.10")
         + "S1,B,D,0.2,100\nS1,C,D,0.2,100\n"
     )
-    message = error_of(make_db(tmp_path, correlations=text))
-    assert "study 'S1'" in message and "A, B, C" in message and "not positive definite" in message
+    db = read_database(make_db(tmp_path, correlations=text))
+    with pytest.warns(masem.ConvergenceWarning, match=r"S1 \(A, B, C: smallest eigenvalue"):
+        out = db.matrices(["A", "B", "C", "D"])
+    assert out.selection.where["S1"].endswith("correlations.csv, lines 2-4, 8-9")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # without C the study is possible: no warning
+        assert db.matrices(["A", "B", "D"]).selection.nonpd == ()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,6 +388,8 @@ def test_write_read_round_trip(tmp_path, folder):
     for table in ("studies", "correlations", "reliabilities", "constructs"):
         pd.testing.assert_frame_equal(getattr(again, table), getattr(db, table))
         assert (tmp_path / "copy" / f"{table}.csv").read_bytes() == (folder / f"{table}.csv").read_bytes()
+    assert (tmp_path / "copy" / "metadata.json").read_bytes() == (folder / "metadata.json").read_bytes()
+    assert again.simulated and dict(again.metadata) == dict(db.metadata)
 
 
 def fingerprint(folder):

@@ -1,9 +1,9 @@
 """``make data`` (scripts/make_data.py): is the bundled database exactly what the generator writes?
 
 Questions answered:
-- Does running the generator into a temporary folder reproduce data/individual, data/team and
-  data/population/*_correlations.csv byte for byte, with no other file, "\\n" line ends and
-  fixed three-decimal correlations and alphas?
+- Does running the generator into a temporary folder reproduce data/individual, data/team (their
+  tables and metadata.json) and data/population/*_correlations.csv byte for byte, with no other
+  file, "\\n" line ends and fixed three-decimal correlations and alphas?
 - Does it leave the project's data/ folder untouched while doing so?
 - Does data/README.md say, in bold, that the data are simulated?
 """
@@ -22,7 +22,8 @@ from conftest import ROOT
 
 DATA = ROOT / "data"
 GENERATED = ["individual", "team"]
-TABLES = ["studies.csv", "correlations.csv", "reliabilities.csv", "constructs.csv"]
+# metadata.json says that the studies are simulated (read by masem.read_database).
+TABLES = ["studies.csv", "correlations.csv", "reliabilities.csv", "constructs.csv", "metadata.json"]
 
 
 def fingerprint(folder):

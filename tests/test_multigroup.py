@@ -487,7 +487,7 @@ def test_tssem2_multigroup_errors() -> None:
         masem.tssem2_multigroup([stage1["service"], stage1["other"]], MODEL)
     three = dict(stage1)
     three["other"] = make_stage1(np.eye(3) * 0.8 + 0.2, ["x1", "x2", "m"])
-    with pytest.raises(DataError, match=r"group 'other': the model uses \['y'\]"):
+    with pytest.raises(DataError, match=r"group 'other': the model uses 'y' \(line 3\)"):
         masem.tssem2_multigroup(three, MODEL)
     with pytest.raises(ModelError, match="diag_constraints must be True or False"):
         masem.tssem2_multigroup(stage1, MODEL, diag_constraints="yes")

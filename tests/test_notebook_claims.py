@@ -43,7 +43,7 @@ ALLOWED = frozenset(
 AWAITING_REWRITE = {
     "00_overview", "01_bivariate", "02_heterogeneity", "03_publication_bias", "04_pooled_matrix",
     "05_masem_models", "06_empowerment_structure", "07_team_level", "08_service_vs_other",
-    "09_robustness", "10_your_own_data",
+    "09_robustness",
 }
 
 
@@ -74,8 +74,9 @@ def test_the_checker_catches_what_it_should(tmp_path: Path) -> None:
         cell("code", "print(r)", "r = 0.3571, k = 142\n"),
         cell("markdown", "The pooled r is .36 from 142 studies (Seibert et al., 2011), `x = 9.99`, 95% CI."),
         cell("markdown", "A stale number .41 and 150 studies."),
+        cell("markdown", "Jak, S. (2020). A title. *Psychological Methods*, 25(4),\n430-455.\n\nBut .77 here."),
     ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(notebook), encoding="utf-8")
     found = [c.text for c in unbacked(path, ALLOWED)]
-    assert found == [".41", "150"]
+    assert found == [".41", "150", ".77"]

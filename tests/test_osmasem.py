@@ -259,3 +259,64 @@ def test_result_api():
     with pytest.raises(masem.ModelError, match="not a moderator"):
         fit.implied(at={"Year": 1.0})
     assert "moderators=['Lag']" in repr(fit) and "converged" in repr(fit)
+
+
+def test_conditional_paths_and_their_plot():
+    """conditional(): a + b x with the delta-method SE; at 0 the coefficient itself; the plot draws it."""
+    fit = _quiet(_nohe(), NOHE_MODEL, moderators="Lag")
+    table = fit.conditional("w2w", "Lag", [0.0, 1.0, -2.0])
+    co, V = fit.coefficients, fit.vcov
+    assert table.loc[0, "estimate"] == pytest.approx(co.loc["w2w", "estimate"])
+    assert table.loc[0, "se"] == pytest.approx(co.loc["w2w", "se"])
+    expected = co.loc["w2w", "estimate"] + co.loc["w2w:Lag", "estimate"]
+    assert table.loc[1, "estimate"] == pytest.approx(expected)
+    var = V.loc["w2w", "w2w"] + 4 * V.loc["w2w:Lag", "w2w:Lag"] - 4 * V.loc["w2w", "w2w:Lag"]
+    assert table.loc[2, "se"] == pytest.approx(np.sqrt(var))
+    # the implied correlation W2-W1 at Lag = 1 follows from the conditional path (W1 and S1 exogenous)
+    implied = fit.implied(at={"Lag": 1.0})
+    s2w = fit.conditional("s2w", "Lag", [1.0]).loc[0, "estimate"]
+    assert implied.loc["W2", "W1"] == pytest.approx(expected + s2w * co.loc["w1WITHs1", "estimate"])
+    with pytest.raises(masem.ModelError, match="not a moderator"):
+        fit.conditional("w2w", "Year", [0.0])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from masem import plots
+
+    ax = plots.moderated_path(fit, "w2w", "Lag", truth=(0.6, -0.05))
+    assert len(ax.lines) == 3 and ax.get_title() == "w2w by Lag"
+    assert ax.get_legend_handles_labels()[1] == ["95% confidence band", "estimate", "simulated truth"]
+
+
+def test_database_cor_data_is_cor_data_of_its_matrices():
+    db = masem.example_data("Nohe15A1").database()
+    data = db.cor_data(["W1", "S1", "W2", "S2"], moderators=["Lag"])
+    m = db.matrices(["W1", "S1", "W2", "S2"])
+    direct = masem.cor_data(m.matrices, m.n, moderators=db.studies[["Lag"]].reset_index(drop=True))
+    np.testing.assert_array_equal(data.observed, direct.observed)
+    np.testing.assert_allclose(data.acov, direct.acov)
+    assert data.studies == tuple(m.study_ids)
+    with pytest.raises(masem.DataError, match="did you mean 'Lag'"):
+        db.cor_data(["W1", "S1"], moderators=["lag"])
+
+
+def test_moderators_written_in_the_model():
+    """metaSEM's osmasem2 form ``a == a0 + a1*data.x``: the same fit as moderators=/moderate=, the
+    user's names for the intercept and the slope, and a clear message for anything else."""
+    data = _nohe()
+    written = NOHE_MODEL + "\nw2w == w2w0 + w2w1*data.Lag\ns2s == s2s0 + s2s1*data.Lag"
+    fit = _quiet(data, written)
+    reference = _quiet(data, NOHE_MODEL, moderators="Lag", moderate=["w2w", "s2s"])
+    assert fit.minus2LL == pytest.approx(reference.minus2LL, abs=1e-9)
+    mine, theirs = fit.coefficients, reference.coefficients
+    assert mine.loc["w2w1", "estimate"] == pytest.approx(theirs.loc["w2w:Lag", "estimate"])
+    assert mine.loc["s2s0", "se"] == pytest.approx(theirs.loc["s2s", "se"])
+    assert fit.moderators == ("Lag",)
+    np.testing.assert_allclose(fit.conditional("w2w0", "Lag", [1.0])["estimate"],
+                               reference.conditional("w2w", "Lag", [1.0])["estimate"])
+    with pytest.raises(masem.ModelError, match=r"line 7: .*name\*data.column"):
+        masem.osmasem(data, NOHE_MODEL + "\nw2w == w2w0 + exp(data.Lag)")
+    with pytest.raises(masem.ModelError, match="leave out moderators="):
+        masem.osmasem(data, written, moderators="Lag")
+    with pytest.raises(masem.DataError, match="did you mean 'Lag'"):
+        masem.osmasem(data, NOHE_MODEL + "\nw2w == w2w0 + w2w1*data.lag")

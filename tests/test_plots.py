@@ -1,6 +1,9 @@
 """Figures: does every plot carry a title and labelled axes, refuse malformed input clearly, and
-save byte-identical PNGs on reruns (so committed figures do not churn)? Do path diagrams grey out
-non-significant arrows, explain their codes, and keep every estimate off the other arrows? Are
+save byte-identical PNGs on reruns (so committed figures do not churn)? Are figures and diagrams
+saved for print (PNG at 300 dpi with its resolution tag, SVG and PDF on request)? Do path
+diagrams grey out non-significant arrows, draw covariances as dashed arcs (residual covariances
+of dependent variables on their side), explain their codes, key exactly the styles drawn in one
+wording and list what they leave out, and keep every estimate off the other arrows? Are
 log-scaled sample-size axes labelled with plain numbers?"""
 
 from __future__ import annotations
@@ -80,6 +83,36 @@ def test_save_figure_is_byte_reproducible(tmp_path) -> None:
     assert draw(tmp_path / "a" / "one.png") == draw(tmp_path / "two.png")
 
 
+def test_figures_are_saved_for_print(tmp_path) -> None:
+    """300 dpi PNGs (the resolution tag included) and vector copies on request."""
+    import struct
+
+    import masem
+
+    def dpi_of(png: bytes) -> float:
+        at = png.index(b"pHYs")
+        per_metre, _, unit = struct.unpack(">IIB", png[at + 4: at + 13])
+        assert unit == 1 and png.count(b"pHYs") == 1  # pixels per metre, one chunk
+        return per_metre * 0.0254
+
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.set_title("t")
+    plots.save_figure(fig, tmp_path / "f.png", formats=("svg", "pdf"))
+    plt.close(fig)
+    assert dpi_of((tmp_path / "f.png").read_bytes()) == pytest.approx(300, abs=0.01)  # 11811 px/m
+    assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-" and b"<svg" in (tmp_path / "f.svg").read_bytes()
+    ex = masem.example_data("Becker92")
+    fit = masem.tssem2(masem.tssem1(ex.matrices, ex.n), "Math ~ Spatial + Verbal")
+    diagram = plots.path_diagram(fit)
+    png = plots.save_diagram(diagram, tmp_path / "d.png", formats=("svg", "pdf", "gv")).read_bytes()
+    assert dpi_of(png) == pytest.approx(300, abs=0.01)
+    default = struct.unpack(">I", diagram.pipe(format="png")[16:20])[0]  # dot's PNGs: 96 dpi
+    # 2%: the drawing is laid out in points and rounded to whole pixels at each resolution.
+    assert struct.unpack(">I", png[16:20])[0] == pytest.approx(default * 300 / 96, rel=0.02)
+    assert (tmp_path / "d.gv").read_text(encoding="utf-8") == diagram.source
+    assert (tmp_path / "d.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_precision_by_k_draws_one_series_per_method() -> None:
     table = pd.DataFrame({"k": [3, 10, 40], "se": [0.08, 0.04, 0.02]})
     ax = plots.precision_by_k({"REM": table, "FEM": table * 0.5}, "Precision")
@@ -105,8 +138,35 @@ def test_path_diagram_draws_paths_loadings_and_covariances() -> None:
     source = plots.path_diagram(result, title="T").source
     assert re.search(r"X -> Y \[[^\]]*>0\.50<", source)
     assert "F -> x1" in source  # loadings run from the factor to its indicator
-    assert "dir=both" in source  # the covariance
+    # The covariance of two independent variables: a dashed arc on their (west) side, drawn as
+    # two single-headed edges on one route (graphviz 2.4x draws one head only with dir=both).
+    there, back = _edge(source, "X", "F"), _edge(source, "F", "X")
+    assert "style=dashed" in there and "tailport=w" in there and "headport=w" in back
+    assert "xlabel=" in there and "label" not in back
+    assert "covariances of independent variables" in source
     assert "a*b" not in source  # defined parameters are not arrows
+
+
+def test_path_diagram_draws_residual_covariances_and_says_what_is_left_out() -> None:
+    from types import SimpleNamespace
+
+    table = pd.DataFrame(
+        {"lval": ["M", "Y1", "Y2", "Y1", "X"], "op": ["~", "~", "~", "~~", "~~"],
+         "rval": ["X", "M", "M", "Y2", "X"], "Estimate": [0.5, 0.4, 0.3, 0.1, 1.0],
+         "p-value": [0.001, 0.001, 0.2, 0.02, float("nan")]}
+    )
+    result = SimpleNamespace(inspect=lambda: table, variables=("X", "M", "Y1", "Y2"), latent=())
+    source = plots.path_diagram(result, title="T").source
+    arc = _edge(source, "Y1", "Y2")  # residual covariance: on the east side of the outcomes
+    assert "tailport=e" in arc and "headport=e" in arc and "style=dashed" in arc
+    caption = source[source.index("label=<"):]
+    assert "Thick dark arrows: p &lt; .05; thin grey arrows: p ≥ .05;" in caption
+    assert "dashed two-headed arrows: covariances of the residuals of dependent variables." in caption
+    assert "bold" not in caption and "not drawn" not in caption  # one wording, nothing left out
+    assert "X -> X" not in source  # variances are not arrows
+    hidden = plots.path_diagram(result, show_covariances=False, omit_above_p=0.05).source
+    assert "Not drawn" not in hidden and "not drawn: estimates with p ≥ .05, 1 covariance." in hidden
+    assert "Y1 -> Y2" not in hidden and "thin grey" not in hidden
 
 
 def _edge(source: str, tail: str, head: str, invisible: bool = False) -> str:
@@ -136,10 +196,10 @@ def test_path_diagram_greys_non_significant_arrows_and_explains_codes() -> None:
     assert "Model &lt;1&gt;" in source
     for code, name in names.items():
         assert f"{code} = {name.replace('&', '&amp;')}" in source
-    assert "thin grey arrows: not significant" in source
+    assert "Thick dark arrows: p &lt; .05; thin grey arrows: p ≥ .05." in source
     # Only significant arrows drawn: no key to grey arrows, no names without a mapping.
     plain = plots.path_diagram(result, omit_above_p=0.05).source
-    assert "not significant" not in plain and " = " not in plain
+    assert "thin grey" not in plain and " = " not in plain and "not drawn: estimates with p ≥ .05" in plain
     with pytest.raises(DataError, match="names must map"):
         plots.path_diagram(result, names=["X", "M"])
 
@@ -228,7 +288,8 @@ def test_factor_diagram_greys_non_significant_arrows_and_names_codes() -> None:
     result = SimpleNamespace(inspect=lambda: table, variables=("a", "b", "c", "Y", "Z"), latent=("F",))
     source = factor_diagram(result, ["a", "b", "c"], title="T", names={"F": "Factor", "Y": "Outcome"}).source
     assert "penwidth=2" in _edge(source, "a", "F") and "color=grey60" in _edge(source, "F", "Z")
-    assert "F = Factor" in source and "Y = Outcome" in source and "thin grey arrows" in source
+    assert "F = Factor" in source and "Y = Outcome" in source and "thin grey arrows: p ≥ .05" in source
+    assert "dashed two-headed arrows: covariances of the residuals of dependent variables" in source
     # The indicators keep the model's order from top to bottom (invisible edges a -> b -> c).
     assert _edge(source, "a", "b", invisible=True) and _edge(source, "b", "c", invisible=True)
     # Correlations: within the outcome column drawn on the outside (east ports), across the middle not.

@@ -163,7 +163,8 @@ def test_bad_input_is_refused() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", masem.ConvergenceWarning)
         fit = masem.tssem2(
-            masem.tssem1(ex.matrices, ex.n, method="FEM"), "Supervisor ~ Ability + Job_knowledge"
+            masem.tssem1(ex.matrices, ex.n, method="FEM"),
+            "Supervisor ~ Job_knowledge\nJob_knowledge ~ Ability",  # df = 1, so residuals exist
         )
     with pytest.raises(masem.ModelError, match="threshold .* got 5"):
         masem.residual_check(fit, threshold=5)

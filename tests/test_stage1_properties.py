@@ -142,16 +142,26 @@ def test_copies_of_one_matrix(seed, k):
 
 
 def test_nan_diagonal_convention():
+    """metaSEM's convention (tssem1, cov2cor; tests/reference/README.md): values given against a
+    variable with a NaN diagonal are set aside by FEM and by the REM likelihood (with a note);
+    deleting them changes the REM fit only through the mean matrix of the sampling covariances.
+    """
     mats, n = _studies(3, missing=False)
     marked = [m.copy() for m in mats]
     marked[2][0, 0] = np.nan  # variable x1 "not measured", but its correlations stay
     dropped = [m.copy() for m in mats]
     dropped[2][0, :] = dropped[2][:, 0] = np.nan
-    fem_marked, fem_dropped = _fit(marked, n, method="FEM"), _fit(dropped, n, method="FEM")
+    with pytest.warns(masem.ConvergenceWarning, match=r"matrices\[2\]: x1\. As in metaSEM"):
+        fem_marked = tssem1(marked, n, method="FEM")
+    fem_dropped = _fit(dropped, n, method="FEM")
     np.testing.assert_allclose(fem_marked.pooled, fem_dropped.pooled, rtol=SAME_RTOL, atol=SAME_ATOL)
-    rem_marked, rem_full = _fit(marked, n, method="REM"), _fit(mats, n, method="REM")
-    np.testing.assert_allclose(rem_marked.pooled, rem_full.pooled, rtol=SAME_RTOL, atol=SAME_ATOL)
-    assert rem_marked.k_per_cell.iloc[1, 0] == len(mats)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rem_marked = tssem1(marked, n, method="REM")
+    assert any("left out of the likelihood" in str(w.message) for w in caught)
+    rem_dropped = _fit(dropped, n, method="REM")
+    assert rem_marked.fit_stats()["n_observed"] == rem_dropped.fit_stats()["n_observed"]
+    assert rem_marked.k_per_cell.iloc[1, 0] == len(mats) - 1
 
 
 def test_dataframe_input():
@@ -287,8 +297,6 @@ BAD_INPUTS = [
         masem.DataError,
         "x3_x2",
     ),
-    ("no correlation", lambda m, n: ([m[0], np.full((3, 3), np.nan), m[2]], n), {}, masem.DataError,
-     r"matrices\[1\].*no correlation"),
     ("method", lambda m, n: (m, n), {"method": "GLS"}, masem.ModelError, "method.*'GLS'"),
     ("re_type", lambda m, n: (m, n), {"re_type": "full"}, masem.ModelError, "re_type.*'full'"),
     ("variables", lambda m, n: (m, n), {"variables": ["a", "b"]}, masem.DataError, r"2 x 2"),
@@ -307,7 +315,7 @@ BAD_INPUTS = [
         lambda m, n: ([m[0], _nan_pair(m[1], 1, 0), m[2]], n),
         {"method": "FEM"},
         masem.DataError,
-        r"matrices\[1\].*'x1' and 'x2'.*REM",
+        r"matrices\[1\] \(x1-x2\).*method='REM'.*not measured",
     ),
 ]
 
@@ -333,8 +341,9 @@ def test_fem_rejects_nonpd_study():
     bad[2, 0] = bad[0, 2]
     studies = {"Smith 2001": mats[0], "Jones 2004": bad, "Lee 2010": mats[2]}
     smallest = np.linalg.eigvalsh(bad).min()
-    with pytest.raises(masem.DataError, match=rf"matrices\[1\] \('Jones 2004'\).*{smallest:.3g}.*exclude"):
+    with pytest.raises(masem.DataError, match=rf"'Jones 2004' \(matrices\[1\]\).*{smallest:.3g}.*exclude"):
         tssem1(studies, n, method="FEM")
-    rem = _fit(studies, n, method="REM")
-    assert rem.nonpd_studies == ("matrices[1] ('Jones 2004')",)
+    with pytest.warns(masem.ConvergenceWarning, match=rf"'Jones 2004'.*{smallest:.3g}.*REM keeps it"):
+        rem = tssem1(studies, n, method="REM")
+    assert rem.nonpd_studies == ("'Jones 2004' (matrices[1])",)
     assert "Jones 2004" in repr(rem)

@@ -271,15 +271,15 @@ def test_compare_nested_models() -> None:
 
 def test_errors_model() -> None:
     s1 = make_stage1(HUNTER, HUNTER_VARS)
-    with pytest.raises(ModelError, match=r"\['Salary'\], which is not in the stage-1 data; available variables: \['Abil"):
+    with pytest.raises(ModelError, match=r"'Salary' \(line 1\), which is not in the stage-1 data; available variables: \['Abil"):
         tssem2(s1, "Sup ~ Salary")
-    with pytest.raises(ModelError, match="line 2: cannot parse"):
+    with pytest.raises(ModelError, match=r"lines 1-2: 'Sup ~ Job Sup Job': .*'Job Sup' has no operator"):
         tssem2(s1, "Sup ~ Job\nSup Job")
     with pytest.raises(ModelError, match=r"not identified: 7 free parameters .* only 6 correlations"):
         tssem2(s1, "Job ~ Ability\nWork ~ Ability + Job\nSup ~ Job + Work + Ability\nSup ~~ Work")
-    with pytest.raises(ModelError, match=r"not identified: the information matrix is singular.*aonF, bonF"):
+    with pytest.raises(ModelError, match=r"not identified: the information matrix is singular.*aonF \(line 1\), bonF"):
         tssem2(make_stage1(HUNTER[:3, :3], ["a", "b", "c"]), "F =~ a + b\nc ~~ 1*c")
-    with pytest.raises(ModelError, match=r"latent variable\(s\) \['Job'\]"):
+    with pytest.raises(ModelError, match=r"latent variable\(s\) 'Job' \(line 1\)"):
         tssem2(s1, "Job =~ Work + Sup + Ability")
     with pytest.raises(ModelError, match=r"intervals must be one of \['wald', 'profile'\], got 'LB'"):
         tssem2(s1, HUNTER_MODEL, intervals="LB")
@@ -343,7 +343,8 @@ def test_result_is_immutable_and_inputs_untouched() -> None:
         res._estimates[0] = 99.0
     pd.testing.assert_frame_equal(res.summary(), res.inspect())
     assert list(res.inspect().columns) == [
-        "lval", "op", "rval", "label", "Estimate", "Std. Err", "z-value", "p-value", "ci.lower", "ci.upper"
+        "lval", "op", "rval", "label", "Estimate", "Std. Err", "z-value", "p-value", "ci.lower", "ci.upper",
+        "default",
     ]
     assert "chi2(1)=" in repr(res) and "converged" in repr(res)
     assert res.converged and res.iterations > 0 and res.grad_norm < 1e-6

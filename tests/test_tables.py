@@ -1,7 +1,9 @@
 """APA tables (masem.report.tables): are numbers formatted as the APA manual asks (leading zeros, p-values,
 intervals, thousands), do the CSV, Markdown, LaTeX and HTML exports carry exactly the formatted cells
-(round trips, escaping), and do the shortcut tables show the numbers of the result objects they
-were built from?"""
+(round trips, escaping; an underscore inside a word stays as typed in Markdown), and do the shortcut
+tables show the numbers of the result objects they were built from? A saturated model (df = 0) has
+no p-value, RMSEA or TLI (a dash and a sentence in the note, never NaN or "p < .001"); a parameter
+table's note explains only the symbols the table shows (no "Var = variance" without a variance)."""
 
 from __future__ import annotations
 
@@ -209,8 +211,14 @@ def test_markdown_export_round_trips_and_escapes_pipes_and_emphasis(awkward, tmp
                        for c, a in zip(rows[1], awkward.align)]  # left / right alignment markers
     assert rows[2:] == awkward.body.values.tolist()
     assert "a\\|b \\*c\\*" in text  # a pipe would split the cell, asterisks would turn italic
-    assert text.startswith("**Table 3**\n\n*Odd\\_cells & 100% {escaping}*\n")
-    assert "\n*Note.* τ² and χ² are < 1\\_000 & more.\n" in text
+    # An underscore inside a word cannot start emphasis (CommonMark), so it stays as typed.
+    assert text.startswith("**Table 3**\n\n*Odd_cells & 100% {escaping}*\n")
+    assert "\n*Note.* τ² and χ² are < 1_000 & more.\n" in text
+
+
+def test_markdown_escapes_underscores_only_where_they_could_mean_emphasis() -> None:
+    table = masem.apa_table(pd.DataFrame({"x": [1.0]}), "model2a_indirect_exact, _a_ and b_")
+    assert "*model2a_indirect_exact, \\_a\\_ and b\\_*" in table.to_markdown()
 
 
 def test_latex_export_escapes_special_characters_and_symbols(awkward, tmp_path) -> None:
@@ -331,15 +339,43 @@ def test_apa_parameters_shows_estimates_intervals_and_the_bootstrap(fits) -> Non
 
 
 def test_apa_fit_shows_the_fit_statistics(fits) -> None:
-    _, stage2, _ = fits
-    fit = stage2.fit_stats()
-    row = masem.apa_fit({"model A": stage2}).body.iloc[0]
+    stage1, saturated, _ = fits
+    restricted = masem.tssem2(stage1, "M ~ a*X_1\nY ~ b*M\nX_1 ~~ 1*X_1")  # df = 1
+    fit = restricted.fit_stats()
+    table = masem.apa_fit({"model A": restricted, "model B": saturated})
+    row = table.body.iloc[0]
     assert row["Model"] == "model A" and row["df"] == f"{fit['df']:g}"
     assert abs(_number(row["χ²"]) - fit["chi2"]) <= HALF_2
     assert row["CFI"] == format_number(fit["CFI"], bounded=True)
     assert row["RMSEA 90% CI"] == format_ci(fit["RMSEA_lower"], fit["RMSEA_upper"])
+    assert row["p"] == format_p(fit["p_value"]) and row["TLI"] == format_number(fit["TLI"])
     with pytest.raises(masem.DataError, match="not tssem2"):
         masem.apa_fit({"x": "not a fit"})
+
+
+def test_apa_fit_of_a_saturated_model_has_no_p_rmsea_or_tli(fits) -> None:
+    """APA: a statistic that does not exist is an empty cell (a dash), never 'p < .001' or NaN."""
+    _, saturated, _ = fits
+    assert saturated.fit_stats()["df"] == 0
+    table = masem.apa_fit({"model B": saturated})
+    row = table.body.iloc[0]
+    assert row["df"] == "0" and row["χ²"] == "0.00"
+    assert [row[c] for c in ("p", "RMSEA", "RMSEA 90% CI", "TLI")] == [MISSING] * 4
+    assert row["SRMR"] == "0.000" and row["CFI"] == "1.000"
+    assert "The model is saturated (df = 0)" in table.note and "χ² has no test (no p)" in table.note
+    assert not re.search(r"\bnan\b", table.to_markdown(), re.IGNORECASE)
+
+
+def test_parameter_note_explains_only_the_symbols_in_the_table(fits) -> None:
+    stage1, saturated, _ = fits
+    note = masem.apa_parameters(saturated).note
+    assert "→ = regression path" in note and "↔" not in note and "Var = variance" not in note
+    correlated = masem.tssem2(stage1, "Y ~ b*M\nM ~~ X_1\nX_1 ~~ 1*X_1\nM ~~ 1*M")
+    note = masem.apa_parameters(correlated).note
+    assert "↔ = covariance" in note and "Var = variance" not in note
+    factor = masem.tssem2(stage1, "F =~ 1*X_1 + M + Y\nF ~~ NA*F + v*F")  # a free variance row
+    assert "Var(F)" in masem.apa_parameters(factor).body["Parameter"].tolist()
+    assert "Var = variance" in masem.apa_parameters(factor).note
 
 
 def test_apa_meta_back_transforms_to_r_on_request() -> None:

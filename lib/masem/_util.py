@@ -7,9 +7,10 @@ free of imports beyond numpy and :mod:`masem.errors`, so that every layer can de
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -48,6 +49,24 @@ def choose(
             if value.lower() == option.lower():
                 return option
     raise error(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {value!r}.")
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """``"did you mean 'X'?"`` for the known name ``name`` was probably meant to be, else ``""``.
+
+    A name that differs only in case wins (``js`` -> ``JS``); otherwise the closest name by
+    :class:`difflib.SequenceMatcher` ratio, compared case-insensitively, when the ratio is at
+    least 0.6 (difflib's default cutoff: ``TLF`` -> ``TFL``, ``EMP`` -> ``PE``).
+    """
+    text = str(name)
+    by_lower: dict[str, str] = {}
+    for candidate in known:
+        by_lower.setdefault(str(candidate).lower(), str(candidate))
+    match = by_lower.get(text.lower())
+    if match is None:
+        close = difflib.get_close_matches(text.lower(), list(by_lower), n=1)
+        match = by_lower[close[0]] if close else None
+    return f"did you mean {match!r}?" if match is not None and match != text else ""
 
 
 def frozen(values: ArrayLike | None, dtype: type | np.dtype = float) -> np.ndarray | None:

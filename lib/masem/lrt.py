@@ -140,7 +140,7 @@ def compare(restricted: ComparableFit, general: ComparableFit) -> pd.DataFrame:
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n)
     >>> general = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ Verbal")
-    >>> restricted = masem.tssem2(s1, "Math ~ Spatial + Verbal")  # the covariance fixed at 0
+    >>> restricted = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> row = masem.compare(restricted, general).iloc[0]
     >>> int(row["df_diff"]), bool(row["p_value"] < 0.05)
     (1, True)

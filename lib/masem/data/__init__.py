@@ -5,7 +5,9 @@ It knows no estimator: it reads, validates, subsets and writes correlations, sam
 reliabilities and moderators, and hands per-study matrices to whatever pools them.
 
 - :mod:`masem.data.database`: :class:`StudyDatabase` and :func:`read_database` /
-:func:`write_database`;
+:func:`write_database` (the tables are read and checked one by one in ``_tables``);
+- :mod:`masem.data.selection`: what a database gives an analysis (:class:`StudyMatrices`,
+:class:`PairCounts`) and the record of which studies it kept or left out (:class:`StudySelection`);
 - :mod:`masem.data.simulate`: the seeded generator of a simulated database from a population model;
 - :mod:`masem.data.examples`: small published data sets shipped with the package;
 - :mod:`masem.data.cordata`: per-study correlations with their sampling covariances and
@@ -17,6 +19,7 @@ from masem.data.database import (
     PairCounts,
     StudyDatabase,
     StudyMatrices,
+    StudySelection,
     read_database,
     write_database,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "StudyDatabase",
     "StudyDesign",
     "StudyMatrices",
+    "StudySelection",
     "default_design",
     "example_data",
     "example_population",

@@ -11,7 +11,7 @@ and the study characteristics that may moderate the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -82,6 +82,20 @@ class CorData:
             tuple(self.studies[i] for i in idx),
             self.moderators.iloc[idx],
         )
+
+    def with_moderators(self, moderators: pd.DataFrame) -> CorData:
+        """The same studies with other moderator columns (e.g. centred or rescaled ones).
+
+        Parameters
+        ----------
+        moderators : DataFrame
+            One row per study, in the order of :attr:`studies` (its index is not used).
+
+        Returns
+        -------
+        CorData
+        """
+        return replace(self, moderators=_moderator_frame(moderators, self.k, self.studies))
 
     def select(self, variables: Sequence[str]) -> CorData:
         """The same studies restricted to ``variables`` (in that order)."""

@@ -1,4 +1,4 @@
-"""The study database: four CSV files, validated, and their conversion to per-study matrices.
+"""The study database: CSV files, validated, and their conversion to per-study matrices.
 
 A database is a folder with
 
@@ -7,497 +7,73 @@ A database is a folder with
                        (and optionally the pairwise ``n``);
 ``constructs.csv``     the codebook: ``code``, ``name`` and any description columns;
 ``reliabilities.csv``  optional, one row per reported reliability: ``study_id``, ``variable``,
-                       ``alpha``.
+                       ``alpha``;
+``measured.csv``       optional, one row per construct a study measured: ``study_id``,
+                       ``variable``;
+``metadata.json``      optional, what the database is: ``{"source": "...", "simulated": false}``.
+
+A study measured every construct that appears in one of its correlations (the only rule for a
+database without ``measured.csv``) and every construct ``measured.csv`` lists for it. So a
+correlation that a study does not report between two constructs it measured is "measured, not
+reported", metaSEM's unit diagonal with a missing off-diagonal cell (Cheung, 2015, sec. 6.3), and
+a study can be kept with no correlation at all.
 
 :func:`read_database` validates everything up front so that the estimators never see a typo; each
 message names the file, its line (1-based, as a spreadsheet or editor shows it), the study, the
-column and the offending value, and says what to do. The library never writes to the folder it
-reads; :func:`write_database` writes a database to a folder of your choice.
+column and the offending value, and says what to do. Whether a study's correlations are positive
+definite is a question about the variables of an analysis, so :meth:`StudyDatabase.matrices`
+answers it (with a warning; the ``masem`` command refuses such a study unless told to keep it).
+The library never writes to the folder it reads; :func:`write_database` writes a database to a
+folder of your choice.
+
+References
+----------
+Cheung, M. W.-L. (2015). *Meta-Analysis: A Structural Equation Modeling Approach*. Wiley.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-from collections.abc import Callable, Sequence
+import json
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 
-from masem._util import frozen
-from masem.errors import DataError
+from masem._util import did_you_mean, frozen
+from masem.data import _tables as tables_
+from masem.data._tables import Table, frame_table, read_metadata, read_table
+from masem.data.cordata import CorData, cor_data
+from masem.data.selection import (
+    EMPTY_ELSEWHERE,
+    EMPTY_REFUSED,
+    FEW_PAIRS,
+    OTHER_CONSTRUCTS,
+    PD_TOL,
+    PairCounts,
+    StudyMatrices,
+    StudySelection,
+    smallest_eigenvalue,
+    span,
+)
+from masem.errors import ConvergenceWarning, DataError
 
 __all__ = [
     "PairCounts",
     "StudyDatabase",
     "StudyMatrices",
+    "StudySelection",
     "read_database",
     "write_database",
 ]
 
-_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_REQUIRED = {
-    "studies": ("study_id", "n"),
-    "correlations": ("study_id", "var1", "var2", "r"),
-    "reliabilities": ("study_id", "variable", "alpha"),
-    "constructs": ("code", "name"),
-}
-# Columns kept as text even when they look numeric (an id "007" must stay "007").
-_TEXT = {
-    "studies": ("study_id",),
-    "correlations": ("study_id", "var1", "var2"),
-    "reliabilities": ("study_id", "variable"),
-    "constructs": ("code", "name"),
-}
-_ROW_UNIT = {
-    "studies": "independent sample",
-    "correlations": "reported correlation",
-    "reliabilities": "reported reliability",
-    "constructs": "construct",
-}
-# Smallest eigenvalue below which a study's matrix counts as not positive definite: anything
-# smaller is numerically singular for the Olkin-Siotani and ML computations downstream.
-_PD_TOL = 1e-8
 _DECIMALS = {"r": 3, "alpha": 3}
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading one table
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Table:
-    """One input table: its text form (for validation and messages) and its typed form."""
-
-    name: str  # file path or "<kind> frame", used in every message
-    kind: str  # studies / correlations / reliabilities / constructs
-    raw: pd.DataFrame  # every cell as stripped text, "" = empty
-    typed: pd.DataFrame  # pandas' own type inference
-    where: Callable[[object], str]  # index label -> "line 7" (files) or "row 5" (frames)
-
-    def fail(self, index: object, message: str) -> DataError:
-        return DataError(f"{self.name}, {self.where(index)}: {message}")
-
-
-def _read_table(path: Path, kind: str, *, optional: bool = False) -> _Table | None:
-    """Parse one CSV file; None when an optional file is absent."""
-    if not path.is_file():
-        if optional:
-            return None
-        raise DataError(
-            f"{path}: file not found. A study database folder needs studies.csv, "
-            "correlations.csv and constructs.csv (reliabilities.csv is optional); "
-            "see data/README.md for the columns of each."
-        )
-    blob = path.read_bytes()
-    try:
-        text = blob.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = blob[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}, line {line}: not valid UTF-8 (byte 0x{blob[exc.start]:02x} at position "
-            f"{exc.start}). Save the file as UTF-8 (in Excel: 'CSV UTF-8')."
-        ) from None
-    if not text.strip():
-        raise DataError(
-            f"{path}: the file is empty. It needs a header row with the columns "
-            f"{', '.join(_REQUIRED[kind])} and one row per {_ROW_UNIT[kind]}."
-        )
-    try:
-        raw = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
-        )
-        typed = pd.read_csv(
-            io.StringIO(text),
-            skip_blank_lines=False,
-            dtype={c: str for c in _TEXT[kind]},
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(
-            f"{path}: cannot be parsed as CSV ({exc}). Check quoting and separators."
-        ) from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    typed.columns = raw.columns
-    raw = raw.apply(lambda col: col.str.strip())
-    # Blank lines stay in the frame (so index + 2 is the line number) and are dropped here.
-    keep = (raw != "").any(axis=1)
-    return _Table(str(path), kind, raw[keep], typed[keep], lambda i: f"line {int(i) + 2}")
-
-
-def _frame_table(frame: pd.DataFrame, kind: str) -> _Table:
-    """Wrap an in-memory DataFrame so it is validated exactly like a file."""
-    if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"the {kind} table must be a pandas DataFrame, got {type(frame).__name__}.")
-    # Unique labels let messages name "row <label>" unambiguously.
-    typed = frame.copy() if frame.index.is_unique else frame.reset_index(drop=True)
-    typed.columns = [str(c).strip() for c in typed.columns]
-    raw = typed.apply(lambda col: col.map(lambda v: "" if pd.isna(v) else str(v).strip()))
-    return _Table(f"<{kind} frame>", kind, raw, typed, lambda i: f"row {i}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Validation helpers
-# ----------------------------------------------------------------------------------------------
-def _more(n_bad: int) -> str:
-    return (
-        f" ({n_bad - 1} more row{'s' if n_bad > 2 else ''} with the same problem)"
-        if n_bad > 1
-        else ""
-    )
-
-
-def _study_of(table: _Table, index: object) -> str:
-    if "study_id" in table.raw.columns:
-        return f", study '{table.raw.at[index, 'study_id']}'"
-    return ""
-
-
-def _check_columns(table: _Table, *, allow_empty: bool = False) -> None:
-    missing = [c for c in _REQUIRED[table.kind] if c not in table.raw.columns]
-    if missing:
-        raise DataError(
-            f"{table.name}: missing column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(c) for c in missing)}; the header has {list(table.raw.columns)}. "
-            f"Required columns: {', '.join(_REQUIRED[table.kind])}."
-        )
-    if not allow_empty and table.raw.empty:
-        raise DataError(f"{table.name}: the file has a header but no rows; add at least one row.")
-    for col in _REQUIRED[table.kind]:
-        bad = table.raw.index[table.raw[col] == ""]
-        if len(bad):
-            raise table.fail(
-                bad[0], f"column '{col}' is empty{_more(len(bad))}; every row needs a {col}."
-            )
-
-
-def _numbers(table: _Table, col: str, what: str) -> pd.Series:
-    """A text column as floats; a non-number is an error naming the row and value."""
-    text = table.raw[col]
-    values = pd.to_numeric(text, errors="coerce")
-    bad = text.index[values.isna() & (text != "")]
-    if len(bad):
-        i = bad[0]
-        hint = " Use a decimal point, not a comma." if "," in text[i] else ""
-        raise table.fail(
-            i,
-            f"{what}{_study_of(table, i)}: column '{col}' has value '{text[i]}', which is not a "
-            f"number{_more(len(bad))}.{hint}",
-        )
-    # Python's own parser rounds each decimal correctly, so values round-trip exactly.
-    return pd.Series([float(t) if t != "" else np.nan for t in text], index=text.index)
-
-
-def _sample_sizes(table: _Table, col: str) -> pd.Series:
-    empty = table.raw.index[table.raw[col] == ""]
-    if len(empty):
-        raise table.fail(
-            empty[0],
-            f"study '{table.raw.at[empty[0], 'study_id']}': column '{col}' is "
-            f"empty{_more(len(empty))};"
-            " every row needs its sample size.",
-        )
-    values = _numbers(table, col, "sample size")
-    fractional = values.index[(values % 1 != 0) & values.notna()]
-    if len(fractional):
-        i = fractional[0]
-        raise table.fail(
-            i,
-            f"study '{table.raw.at[i, 'study_id']}': {col} = {table.raw.at[i, col]} is not a whole "
-            f"number{_more(len(fractional))}; enter the number of participants (or teams) as an "
-            "integer.",
-        )
-    small = values.index[values <= 3]
-    if len(small):
-        i = small[0]
-        raise table.fail(
-            i,
-            f"study '{table.raw.at[i, 'study_id']}': {col} = {table.raw.at[i, col]} is too small"
-            f"{_more(len(small))}; a correlation needs n > 3 (its Fisher-z variance is 1 / (n - "
-            "3)).",
-        )
-    return values.astype("int64")
-
-
-def _known(table: _Table, col: str, allowed: set[str], what: str, fix: str) -> None:
-    bad = table.raw.index[~table.raw[col].isin(allowed)]
-    if len(bad):
-        i = bad[0]
-        raise table.fail(
-            i,
-            f"{what}{_study_of(table, i) if col != 'study_id' else ''}: column '{col}' has value "
-            f"'{table.raw.at[i, col]}'{_more(len(bad))}; {fix}",
-        )
-
-
-def _validate_constructs(table: _Table) -> None:
-    _check_columns(table)
-    codes = table.raw["code"]
-    bad = codes.index[~codes.map(lambda c: bool(_CODE.match(c)))]
-    if len(bad):
-        raise table.fail(
-            bad[0],
-            f"construct code '{codes[bad[0]]}' is not usable as a variable name; use letters, "
-            "digits "
-            "and '_' only, starting with a letter (e.g. PE_MEA).",
-        )
-    dup = codes.index[codes.duplicated()]
-    if len(dup):
-        first = codes.index[codes == codes[dup[0]]][0]
-        raise table.fail(
-            dup[0],
-            f"construct code '{codes[dup[0]]}' repeats the code on {table.where(first)}; each code "
-            "must be defined once.",
-        )
-
-
-def _validate_studies(table: _Table) -> pd.Series:
-    _check_columns(table)
-    ids = table.raw["study_id"]
-    dup = ids.index[ids.duplicated()]
-    if len(dup):
-        first = ids.index[ids == ids[dup[0]]][0]
-        raise table.fail(
-            dup[0],
-            f"study_id '{ids[dup[0]]}' repeats the study on {table.where(first)}; give each "
-            "independent sample its own study_id (e.g. 12a, 12b).",
-        )
-    return _sample_sizes(table, "n")
-
-
-def _validate_correlations(table: _Table, studies: set[str], codes: set[str]) -> pd.Series:
-    _check_columns(table)
-    raw = table.raw
-    _known(
-        table, "study_id", studies, "correlation row", "add the study to studies.csv or fix the id."
-    )
-    for col in ("var1", "var2"):
-        _known(
-            table,
-            col,
-            codes,
-            "unknown construct",
-            "add it to constructs.csv or use one of its codes (codes are case-sensitive).",
-        )
-    same = raw.index[raw["var1"] == raw["var2"]]
-    if len(same):
-        i = same[0]
-        raise table.fail(
-            i,
-            f"study '{raw.at[i, 'study_id']}': var1 and var2 are both '{raw.at[i, 'var1']}'; a row "
-            "must correlate two different constructs.",
-        )
-    r = _numbers(table, "r", "correlation")
-    outside = r.index[~(r.abs() < 1)]
-    if len(outside):
-        i = outside[0]
-        what = "a perfect correlation" if abs(r[i]) == 1 else "outside [-1, 1]"
-        raise table.fail(
-            i,
-            f"study '{raw.at[i, 'study_id']}': r({raw.at[i, 'var1']}, {raw.at[i, 'var2']}) = "
-            f"{raw.at[i, 'r']} is {what}{_more(len(outside))}; a correlation must lie strictly "
-            "between "
-            "-1 and 1. Check the row for a typo (a missing decimal point or minus sign).",
-        )
-    first_var = raw["var1"] <= raw["var2"]
-    low = raw["var1"].where(first_var, raw["var2"])
-    high = raw["var2"].where(first_var, raw["var1"])
-    key = raw["study_id"] + "\x00" + low + "\x00" + high
-    dup = key.index[key.duplicated()]
-    if len(dup):
-        i = dup[0]
-        first = key.index[key == key[i]][0]
-        raise table.fail(
-            i,
-            f"study '{raw.at[i, 'study_id']}': the pair ({raw.at[i, 'var1']}, {raw.at[i, 'var2']}) "
-            f"repeats the pair on {table.where(first)} (in either order); keep one row per pair "
-            "and "
-            "study, or give a second independent sample its own study_id.",
-        )
-    if "n" in raw.columns:
-        _sample_sizes(table, "n")
-    return r
-
-
-def _validate_reliabilities(table: _Table, studies: set[str], codes: set[str]) -> pd.Series:
-    _check_columns(table, allow_empty=True)
-    raw = table.raw
-    _known(
-        table, "study_id", studies, "reliability row", "add the study to studies.csv or fix the id."
-    )
-    _known(
-        table,
-        "variable",
-        codes,
-        "unknown construct",
-        "add it to constructs.csv or use one of its codes (codes are case-sensitive).",
-    )
-    alpha = _numbers(table, "alpha", "reliability")
-    bad = alpha.index[~((alpha > 0) & (alpha <= 1))]
-    if len(bad):
-        i = bad[0]
-        raise table.fail(
-            i,
-            f"study '{raw.at[i, 'study_id']}': alpha of '{raw.at[i, 'variable']}' = "
-            f"{raw.at[i, 'alpha']}"
-            f" is outside (0, 1]{_more(len(bad))}; a reliability is a proportion (e.g. 0.85, not "
-            "85). "
-            "Leave the row out when the study does not report it.",
-        )
-    key = raw["study_id"] + "\x00" + raw["variable"]
-    dup = key.index[key.duplicated()]
-    if len(dup):
-        i = dup[0]
-        first = key.index[key == key[i]][0]
-        raise table.fail(
-            i,
-            f"study '{raw.at[i, 'study_id']}': the reliability of '{raw.at[i, 'variable']}' "
-            "repeats "
-            f"{table.where(first)}; keep one row per study and variable.",
-        )
-    return alpha
-
-
-def _check_positive_definite(
-    table: _Table,
-    study_pos: np.ndarray,
-    i: np.ndarray,
-    j: np.ndarray,
-    r: np.ndarray,
-    study_ids: list[str],
-    codes: list[str],
-    n_studies: int,
-) -> None:
-    """Every study's observed matrix must be positive definite (fully observed triples if
-    incomplete).
-    """
-    order = np.argsort(study_pos, kind="stable")
-    bounds = np.searchsorted(study_pos[order], np.arange(n_studies + 1))
-    for s in range(n_studies):
-        rows = order[bounds[s] : bounds[s + 1]]
-        if len(rows) < 2:
-            continue
-        vars_ = np.unique(np.concatenate([i[rows], j[rows]]))
-        pos = np.searchsorted(vars_, i[rows]), np.searchsorted(vars_, j[rows])
-        m = len(vars_)
-        R = np.full((m, m), np.nan)
-        np.fill_diagonal(R, 1.0)
-        R[pos[0], pos[1]] = r[rows]
-        R[pos[1], pos[0]] = r[rows]
-        names = [codes[v] for v in vars_]
-        if not np.isnan(R).any():
-            smallest = float(np.linalg.eigvalsh(R)[0])
-            bad_vars = names
-        elif m >= 3:
-            # With unreported cells the full matrix is unknown; every fully observed triple of a
-            # positive definite matrix must be positive definite, which catches most typos.
-            trios = np.array(list(combinations(range(m), 3)))
-            blocks = R[trios[:, :, None], trios[:, None, :]]
-            full = ~np.isnan(blocks).any(axis=(1, 2))
-            if not full.any():
-                continue
-            eigenvalues = np.linalg.eigvalsh(blocks[full])[:, 0]
-            t = int(np.argmin(eigenvalues))
-            smallest = float(eigenvalues[t])
-            bad_vars = [names[v] for v in trios[full][t]]
-        else:
-            continue
-        if smallest <= _PD_TOL:
-            raise DataError(
-                f"{table.name}: study '{study_ids[s]}': the correlation matrix of "
-                f"{', '.join(bad_vars)} is not positive definite (smallest eigenvalue "
-                f"{smallest:.4g}); such correlations cannot come from one sample. Check the "
-                "study's "
-                "rows for typos (a sign or a swapped digit), or exclude the study."
-            )
-
-
-# ----------------------------------------------------------------------------------------------
-# Results
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StudyMatrices:
-    """Per-study correlation matrices for a chosen set of variables (see
-    :meth:`StudyDatabase.matrices`).
-
-    Attributes
-    ----------
-    variables : list of str
-        The requested variables, in the requested order.
-    matrices : list of pandas.DataFrame
-        One p x p matrix per kept study; NaN for an unreported cell, a unit diagonal for a
-        measured variable and a NaN diagonal for one the study did not measure.
-    n : numpy.ndarray of int
-        Sample sizes (from ``studies.csv``), read-only.
-    study_ids : list of str
-        The kept studies, in the order of ``studies.csv``.
-    corrected : bool
-        True when the correlations are corrected for unreliability (see
-        :meth:`StudyDatabase.matrices`).
-    """
-
-    variables: list[str]
-    matrices: list[pd.DataFrame]
-    n: np.ndarray
-    study_ids: list[str]
-    corrected: bool = False
-
-    def summary(self) -> pd.DataFrame:
-        """One row per study: ``study_id``, ``n``, variables measured and correlations reported."""
-        measured = [int(np.sum(np.diag(m.to_numpy()) == 1)) for m in self.matrices]
-        pairs = [
-            int(np.sum(~np.isnan(m.to_numpy())) - k) // 2 for m, k in zip(self.matrices, measured)
-        ]
-        return pd.DataFrame(
-            {"study_id": self.study_ids, "n": self.n, "measured": measured, "pairs": pairs}
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"StudyMatrices(variables={self.variables}, studies={len(self.study_ids)}, "
-            f"total_n={int(self.n.sum())}"
-            f"{', corrected for unreliability' if self.corrected else ''})"
-        )
-
-
-@dataclass(frozen=True)
-class PairCounts:
-    """How many studies (``k``) and participants (``n``) inform each pair of variables.
-
-    The diagonal holds the number of studies that measure the variable and their total N.
-
-    Attributes
-    ----------
-    k : pandas.DataFrame
-        Studies per pair, variables x variables.
-    n : pandas.DataFrame
-        Total sample size per pair, variables x variables.
-    """
-
-    k: pd.DataFrame
-    n: pd.DataFrame
-
-    def summary(self) -> pd.DataFrame:
-        """One row per pair (codebook order of the requested variables): var1, var2, k, n."""
-        names = list(self.k.index)
-        a, b = np.triu_indices(len(names), k=1)
-        return pd.DataFrame(
-            {
-                "var1": [names[x] for x in a],
-                "var2": [names[y] for y in b],
-                "k": self.k.to_numpy()[a, b],
-                "n": self.n.to_numpy()[a, b],
-            }
-        )
-
-    def __repr__(self) -> str:
-        off = self.k.to_numpy()[np.triu_indices(len(self.k), k=1)]
-        return (
-            f"PairCounts(variables={len(self.k)}, pairs={off.size}, "
-            f"k_min={int(off.min()) if off.size else 0}, k_max={int(off.max()) if off.size else 0})"
-        )
+_KINDS = ("studies", "correlations", "constructs", "reliabilities", "measured")
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -505,7 +81,7 @@ class StudyDatabase:
     """A validated study database. Build it with :func:`read_database` or :meth:`from_frames`.
 
     The tables are available as read-only copies: :attr:`studies`, :attr:`correlations`,
-    :attr:`reliabilities` and :attr:`constructs`.
+    :attr:`reliabilities`, :attr:`constructs` and :attr:`measured`.
 
     Attributes
     ----------
@@ -517,6 +93,12 @@ class StudyDatabase:
         One row per reported reliability: ``study_id``, ``variable``, ``alpha``.
     constructs : pandas.DataFrame
         The codebook: ``code``, ``name`` (and descriptions).
+    measured : pandas.DataFrame
+        ``study_id``, ``variable``: constructs a study measured beyond those of its
+        correlations (``measured.csv``; empty when the folder has none).
+    metadata : mapping
+        What the database is (``metadata.json``): ``source``, ``simulated``, ...; empty when
+        the folder has none.
     folder : str or None
         The folder it was read from (None when built in memory).
 
@@ -535,6 +117,8 @@ class StudyDatabase:
     folder: str | None = None
     # Integer codes of the long table, so that matrices() is a few fancy-indexing operations.
     _pos: dict = field(default_factory=dict)
+    _measured: pd.DataFrame = field(default_factory=lambda: frame_table(None, "measured").raw)
+    _metadata: dict = field(default_factory=dict)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -544,6 +128,8 @@ class StudyDatabase:
         correlations: pd.DataFrame,
         constructs: pd.DataFrame,
         reliabilities: pd.DataFrame | None = None,
+        measured: pd.DataFrame | None = None,
+        metadata: Mapping | None = None,
     ) -> StudyDatabase:
         """Validate in-memory tables with the same rules as :func:`read_database`.
 
@@ -553,22 +139,39 @@ class StudyDatabase:
             Tables with the columns described in :func:`read_database`.
         reliabilities : pandas.DataFrame, optional
             ``study_id``, ``variable``, ``alpha``; omitted means no reliabilities were reported.
+        measured : pandas.DataFrame, optional
+            ``study_id``, ``variable``: constructs a study measured beyond those of its
+            correlations; omitted means none.
+        metadata : mapping, optional
+            What the database is, as in ``metadata.json`` (``source``, ``simulated``, ...).
 
         Returns
         -------
         StudyDatabase
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import masem
+        >>> db = masem.StudyDatabase.from_frames(
+        ...     pd.DataFrame({"study_id": ["S1", "S2"], "n": [120, 80]}),
+        ...     pd.DataFrame({"study_id": ["S1"], "var1": ["A"], "var2": ["B"], "r": [0.3]}),
+        ...     pd.DataFrame({"code": ["A", "B"], "name": ["Alpha", "Beta"]}),
+        ...     measured=pd.DataFrame({"study_id": ["S2", "S2"], "variable": ["A", "B"]}))
+        >>> db.summary()[["code", "k", "n"]].values.tolist()
+        [['A', 2, 200], ['B', 2, 200]]
         """
-        if reliabilities is None:
-            reliabilities = pd.DataFrame(
-                {c: pd.Series(dtype=str) for c in _REQUIRED["reliabilities"]}
-            )
-        tables = {
-            "studies": _frame_table(studies, "studies"),
-            "correlations": _frame_table(correlations, "correlations"),
-            "constructs": _frame_table(constructs, "constructs"),
-            "reliabilities": _frame_table(reliabilities, "reliabilities"),
+        frames = {
+            "studies": studies,
+            "correlations": correlations,
+            "constructs": constructs,
+            "reliabilities": reliabilities,
+            "measured": measured,
         }
-        return _build(tables, folder=None)
+        tables = {kind: frame_table(frame, kind) for kind, frame in frames.items()}
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise DataError(f"metadata must be a mapping (a dict), got {type(metadata).__name__}.")
+        return _build(tables, folder=None, metadata=dict(metadata or {}))
 
     # -- the tables --------------------------------------------------------------------------
     @property
@@ -591,6 +194,23 @@ class StudyDatabase:
         """The codebook (a copy)."""
         return self._constructs.copy()
 
+    @property
+    def measured(self) -> pd.DataFrame:
+        """Constructs a study measured beyond those of its correlations (a copy of
+        ``measured.csv``).
+        """
+        return self._measured.copy()
+
+    @property
+    def metadata(self) -> Mapping:
+        """What the database is (``metadata.json``), read-only."""
+        return MappingProxyType(self._metadata)
+
+    @property
+    def simulated(self) -> bool:
+        """True when the metadata say the studies are simulated (the bundled databases)."""
+        return bool(self._metadata.get("simulated", False))
+
     # -- views ---------------------------------------------------------------------------------
     def _indices(self, variables: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
         codes = self._pos["codes"]
@@ -604,8 +224,10 @@ class StudyDatabase:
         variables = [str(v) for v in variables]
         unknown = [v for v in variables if v not in self._pos["code_index"]]
         if unknown:
+            hints = [f"{v!r}: {did_you_mean(v, codes)}" for v in unknown if did_you_mean(v, codes)]
             raise DataError(
-                f"unknown variable{'s' if len(unknown) > 1 else ''} {unknown}; the codebook has "
+                f"unknown variable{'s' if len(unknown) > 1 else ''} {unknown}"
+                f"{' (' + '; '.join(hints) + ')' if hints else ''}; the codebook has "
                 f"{list(codes)}."
             )
         repeated = sorted({v for v in variables if variables.count(v) > 1})
@@ -620,7 +242,11 @@ class StudyDatabase:
         return variables, np.array([self._pos["code_index"][v] for v in variables])
 
     def matrices(
-        self, variables: Sequence[str], min_pairs: int = 1, corrected: bool = False
+        self,
+        variables: Sequence[str],
+        min_pairs: int = 1,
+        corrected: bool = False,
+        keep_empty: bool = True,
     ) -> StudyMatrices:
         """Per-study correlation matrices over ``variables``, in the requested order.
 
@@ -629,18 +255,25 @@ class StudyDatabase:
         variables : list of str
             Construct codes (at least two).
         min_pairs : int, default 1
-            Keep only studies that report at least this many correlations among ``variables``.
+            Keep only studies that report at least this many correlations among ``variables``
+            (studies without any correlation at all aside, see ``keep_empty``).
         corrected : bool, default False
             Correct each correlation for unreliability, r / sqrt(rxx * ryy) (Spearman, 1904), with
             the study's reported alphas; a missing alpha is replaced by the sample-size-weighted
             mean alpha of that construct over the studies reporting one (the mean-reliability
             imputation of Hunter & Schmidt, 2004, ch. 3).
+        keep_empty : bool, default True
+            Keep a study that reports no correlation at all (unless ``measured.csv`` says it
+            measured only other constructs): as in metaSEM, it counts in the total N and in the
+            typical within-study variance of I2 (Cheung, 2015). False leaves it out.
 
         Returns
         -------
         StudyMatrices
             ``matrices`` (list of p x p DataFrames: NaN = unreported, NaN diagonal = not
-            measured), ``n`` and ``study_ids`` of the kept studies, in ``studies.csv`` order.
+            measured), ``n`` and ``study_ids`` of the kept studies, in ``studies.csv`` order;
+            ``selection`` records the studies left out and why, the correlations missing, and
+            the studies that are not positive definite (``report()`` prints it).
 
         Raises
         ------
@@ -648,8 +281,19 @@ class StudyDatabase:
             With ``corrected=True``: a construct without any reported alpha, or a corrected
             correlation outside (-1, 1) (names the study, the pair and the values).
 
+        Warns
+        -----
+        ConvergenceWarning
+            When a kept study's correlations among ``variables`` are not positive definite
+            (they cannot come from one sample; a typo is likely). The study is kept: REM uses
+            each of its correlations, FEM refuses it; ``subset(exclude=[...])`` leaves it out.
+
         Notes
         -----
+        A study is kept when it reports at least ``min_pairs`` correlations among
+        ``variables``, or no correlation at all (``keep_empty``); one whose correlations all
+        involve other constructs is evidence about other relations and is left out.
+
         Corrected matrices are meant for sensitivity analyses. TSSEM computes their sampling
         covariance as if they were observed correlations with the study's n, which understates
         it by the factor 1 / (rxx ryy); standard errors from corrected matrices are therefore
@@ -671,6 +315,9 @@ class StudyDatabase:
         (14, 3975)
         """
         variables, idx = self._indices(variables)
+        for name, value in (("corrected", corrected), ("keep_empty", keep_empty)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise DataError(f"{name} must be True or False, got {value!r}.")
         if (
             isinstance(min_pairs, bool)
             or not isinstance(min_pairs, (int, np.integer))
@@ -682,25 +329,98 @@ class StudyDatabase:
         where = np.full(len(pos["codes"]), -1)
         where[idx] = np.arange(p)
         a, b = where[pos["i"]], where[pos["j"]]
-        use = (a >= 0) & (b >= 0)
-        s, a, b, r = pos["study"][use], a[use], b[use], pos["r"][use]
+        rows = np.flatnonzero((a >= 0) & (b >= 0))
+        s, a, b = pos["study"][rows], a[rows], b[rows]
         cube = np.full((k, p, p), np.nan)
-        cube[s, a, b] = r
-        cube[s, b, a] = r
-        diag = np.where(pos["measured"][:, idx], 1.0, np.nan)
-        cube[:, np.arange(p), np.arange(p)] = diag
-        keep = np.flatnonzero(np.bincount(s, minlength=k) >= min_pairs)
-        if not isinstance(corrected, (bool, np.bool_)):
-            raise DataError(f"corrected must be True or False, got {corrected!r}.")
+        cube[s, a, b] = pos["r"][rows]
+        cube[s, b, a] = pos["r"][rows]
+        cube[:, np.arange(p), np.arange(p)] = np.where(pos["measured"][:, idx], 1.0, np.nan)
+        pairs = np.bincount(s, minlength=k)
+        keep, dropped = self._kept(pairs, idx, min_pairs, bool(keep_empty))
         if corrected:
             cube = self._disattenuate(cube, variables, keep)
-        n = frozen(pos["n"][keep], dtype=None)
+        selection = self._selection(variables, cube, keep, dropped, pairs, rows)
+        if selection.nonpd:
+            warnings.warn(_nonpd_warning(selection), ConvergenceWarning, stacklevel=2)
         return StudyMatrices(
             variables=list(variables),
             matrices=[pd.DataFrame(cube[t], index=variables, columns=variables) for t in keep],
-            n=n,
+            n=frozen(pos["n"][keep], dtype=None),
             study_ids=[pos["study_ids"][t] for t in keep],
             corrected=bool(corrected),
+            selection=selection,
+        )
+
+    def _kept(
+        self, pairs: np.ndarray, idx: np.ndarray, min_pairs: int, keep_empty: bool
+    ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+        """Positions of the studies kept, and (id, reason) of the others; see matrices()."""
+        pos = self._pos
+        empty = pos["n_correlations"] == 0
+        elsewhere = pos["measured"].any(axis=1) & ~pos["measured"][:, idx].any(axis=1)
+        keep = (pairs >= min_pairs) | (keep_empty & empty & ~elsewhere)
+        dropped = []
+        for t in np.flatnonzero(~keep):
+            if empty[t]:
+                reason = EMPTY_ELSEWHERE if keep_empty else EMPTY_REFUSED
+            elif pairs[t] == 0:
+                reason = OTHER_CONSTRUCTS
+            else:
+                reason = f"{FEW_PAIRS} = {min_pairs}"
+            dropped.append((pos["study_ids"][t], reason))
+        return np.flatnonzero(keep), dropped
+
+    def _selection(
+        self,
+        variables: list[str],
+        cube: np.ndarray,
+        keep: np.ndarray,
+        dropped: list[tuple[str, str]],
+        pairs: np.ndarray,
+        rows: np.ndarray,
+    ) -> StudySelection:
+        """The record of matrices(): kept and dropped studies, missing and unreported cells,
+        studies that are not positive definite, and where their rows are.
+        """
+        pos = self._pos
+        ids = pos["study_ids"]
+        p = len(variables)
+        kept = cube[keep]
+        off = ~np.isnan(kept) & ~np.eye(p, dtype=bool)
+        # A variable without any reported correlation here counts as not measured (tssem1 does
+        # the same), so its cells are never "measured, not reported".
+        active = off.any(axis=2)
+        upper = np.triu(np.ones((p, p), dtype=bool), k=1)
+        gaps = active[:, :, None] & active[:, None, :] & ~off & upper
+        unreported = [(ids[keep[t]], variables[i], variables[j]) for t, i, j in np.argwhere(gaps)]
+        nonpd = []
+        for t, study in enumerate(keep):
+            block = kept[t][np.ix_(active[t], active[t])]
+            found = smallest_eigenvalue(block)
+            if found is not None and found[0] <= PD_TOL:
+                names = tuple(np.array(variables)[active[t]][found[1]])
+                nonpd.append((ids[study], found[0], names))
+        mentioned = {sid for sid, _, _ in unreported} | {sid for sid, _, _ in nonpd}
+        study_of_row = pos["study"][rows]
+        where = {
+            ids[t]: span(
+                pos["files"]["correlations"], [pos["cor_where"][r] for r in rows[study_of_row == t]]
+            )
+            for t in keep
+            if ids[t] in mentioned
+        }
+        return StudySelection(
+            variables=tuple(variables),
+            n_database=len(ids),
+            kept=tuple(ids[t] for t in keep),
+            total_n=int(pos["n"][keep].sum()),
+            without_correlations=tuple(ids[t] for t in keep if pairs[t] == 0),
+            dropped=tuple(dropped),
+            cells_reported=int(pairs[keep].sum()),
+            cells_possible=len(keep) * p * (p - 1) // 2,
+            unreported=tuple(unreported),
+            nonpd=tuple(nonpd),
+            where=where,
         )
 
     def _disattenuate(self, cube: np.ndarray, variables: list[str], keep: np.ndarray) -> np.ndarray:
@@ -789,16 +509,23 @@ class StudyDatabase:
                 raise DataError(f"{argument} must be a list of study ids, got {chosen!r}.")
             unknown = [c for c in chosen if c not in set(ids)]
             if unknown:
+                hints = [did_you_mean(c, ids) for c in unknown]
+                hint = "; ".join(f"{c!r}: {h}" for c, h in zip(unknown, hints) if h)
                 raise DataError(
-                    f"{argument}: unknown study id{'s' if len(unknown) > 1 else ''} {unknown}; "
-                    f"the database has {len(ids)} studies ({ids.iloc[0]} ... {ids.iloc[-1]})."
+                    f"{argument}: unknown study id{'s' if len(unknown) > 1 else ''} {unknown}"
+                    f"{f' ({hint})' if hint else ''}; the database has {len(ids)} studies "
+                    f"({ids.iloc[0]} ... {ids.iloc[-1]})."
                 )
             inside = ids.isin(list(chosen))
             keep &= inside if argument == "studies" else ~inside
         for column, wanted in moderators.items():
             if column not in table.columns or column in ("study_id", "n"):
                 choices = [c for c in table.columns if c not in ("study_id", "n")]
-                raise DataError(f"unknown moderator column {column!r}; studies.csv has {choices}.")
+                hint = did_you_mean(column, choices)
+                raise DataError(
+                    f"unknown moderator column {column!r}{f' ({hint})' if hint else ''}; "
+                    f"studies.csv has {choices}."
+                )
             values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
             present = set(table[column].dropna().tolist())
             absent = [v for v in values if v not in present]
@@ -814,11 +541,17 @@ class StudyDatabase:
                 f"{', '.join(f'{k}={v!r}' for k, v in moderators.items())})."
             )
         kept = set(ids[keep])
+
+        def rows(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["study_id"].isin(kept)].reset_index(drop=True)
+
         return StudyDatabase.from_frames(
             self._studies[keep].reset_index(drop=True),
-            self._correlations[self._correlations["study_id"].isin(kept)].reset_index(drop=True),
+            rows(self._correlations),
             self._constructs,
-            self._reliabilities[self._reliabilities["study_id"].isin(kept)].reset_index(drop=True),
+            rows(self._reliabilities),
+            rows(self._measured),
+            metadata=dict(self._metadata),
         )
 
     def pair(self, var1: str, var2: str) -> pd.DataFrame:
@@ -902,6 +635,63 @@ class StudyDatabase:
             n=pd.DataFrame(n, index=variables, columns=variables),
         )
 
+    def cor_data(
+        self, variables: Sequence[str], moderators: Sequence[str] | None = None, min_pairs: int = 1
+    ) -> CorData:
+        """The studies' correlations over ``variables`` with moderators, for :func:`masem.osmasem`.
+
+        The same object as :func:`masem.cor_data` (metaSEM's ``Cor2DataFrame``) builds from the
+        matrices of :meth:`matrices`: observed correlations, their sampling covariances at the
+        n-weighted mean matrix, and the moderator columns of ``studies.csv`` as given.
+
+        Parameters
+        ----------
+        variables : list of str
+            Construct codes (at least two), in the order wanted.
+        moderators : list of str, optional
+            Columns of ``studies.csv`` (e.g. ``"individualism"``, ``"year"``).
+        min_pairs : int, default 1
+            Keep only studies that report at least this many correlations among ``variables``.
+
+        Returns
+        -------
+        CorData
+
+        Raises
+        ------
+        DataError
+            An unknown construct or a moderator that is not a column of ``studies.csv`` (with the
+            closest names).
+
+        Examples
+        --------
+        >>> import masem
+        >>> db = masem.example_data("Nohe15A1").database()
+        >>> data = db.cor_data(["W1", "S1", "W2", "S2"], moderators=["Lag"])
+        >>> data.k, list(data.moderators.columns)
+        (32, ['Lag'])
+        """
+        names = (
+            []
+            if moderators is None
+            else [moderators]
+            if isinstance(moderators, str)
+            else list(moderators)
+        )
+        columns = [c for c in self._studies.columns if c not in ("study_id", "n")]
+        unknown = [m for m in names if m not in columns]
+        if unknown:
+            hints = "".join(
+                f" ({hint} for {m!r})" for m in unknown if (hint := did_you_mean(m, columns))
+            )
+            raise DataError(
+                f"moderator(s) {unknown} are not columns of studies.csv{hints}; columns: {columns}"
+            )
+        # a study without any of these correlations adds nothing to a one-stage likelihood
+        m = self.matrices(variables, min_pairs=min_pairs, keep_empty=False)
+        rows = self._studies.set_index("study_id").loc[m.study_ids, names].reset_index(drop=True)
+        return cor_data(dict(zip(m.study_ids, m.matrices)), m.n, moderators=rows)
+
     def summary(self) -> pd.DataFrame:
         """One row per construct: studies measuring it (``k``), their total N, alphas reported."""
         pos = self._pos
@@ -921,36 +711,52 @@ class StudyDatabase:
 
     def __repr__(self) -> str:
         where = f"folder={self.folder!r}, " if self.folder else ""
+        measured = f", measured={len(self._measured)}" if len(self._measured) else ""
         return (
             f"StudyDatabase({where}studies={len(self._studies)}, "
             f"correlations={len(self._correlations)}, "
-            f"reliabilities={len(self._reliabilities)}, constructs={len(self._constructs)})"
+            f"reliabilities={len(self._reliabilities)}, constructs={len(self._constructs)}"
+            f"{measured}{', simulated' if self.simulated else ''})"
         )
+
+
+def _nonpd_warning(selection: StudySelection) -> str:
+    """The warning of matrices() about studies that are not positive definite (API wording)."""
+    ids = [sid for sid, _, _ in selection.nonpd]
+    return (
+        f"not positive definite: {selection.nonpd_text()}. Such correlations cannot come from "
+        "one sample; check the rows for a typo (a sign or a swapped digit). tssem1 with "
+        "method='REM' uses each correlation of the study, method='FEM' cannot use it; "
+        f"db.subset(exclude={ids!r}) leaves it out."
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Building, reading, writing
 # ----------------------------------------------------------------------------------------------
-def _build(tables: dict[str, _Table], folder: str | None) -> StudyDatabase:
-    con, stu, cor, rel = (
-        tables[k] for k in ("constructs", "studies", "correlations", "reliabilities")
-    )
-    _validate_constructs(con)
-    n = _validate_studies(stu)
+def _build(tables: dict[str, Table], folder: str | None, metadata: dict) -> StudyDatabase:
+    con, stu, cor, rel, mea = (tables[k] for k in _KINDS[2:3] + _KINDS[:2] + _KINDS[3:])
+    tables_.validate_constructs(con)
+    n = tables_.validate_studies(stu)
     codes = list(con.raw["code"])
     ids = list(stu.raw["study_id"])
-    r = _validate_correlations(cor, set(ids), set(codes))
-    alpha = _validate_reliabilities(rel, set(ids), set(codes))
+    r = tables_.validate_correlations(cor, ids, codes)
+    alpha = tables_.validate_reliabilities(rel, ids, codes)
+    tables_.validate_measured(mea, ids, codes)
 
     code_index = {c: t for t, c in enumerate(codes)}
     study_index = {s: t for t, s in enumerate(ids)}
-    i = cor.raw["var1"].map(code_index).to_numpy()
-    j = cor.raw["var2"].map(code_index).to_numpy()
-    study = cor.raw["study_id"].map(study_index).to_numpy()
+    i = cor.raw["var1"].map(code_index).to_numpy(dtype=int)
+    j = cor.raw["var2"].map(code_index).to_numpy(dtype=int)
+    study = cor.raw["study_id"].map(study_index).to_numpy(dtype=int)
     measured = np.zeros((len(ids), len(codes)), dtype=bool)
     measured[study, i] = True
     measured[study, j] = True
-
+    measured[
+        mea.raw["study_id"].map(study_index).to_numpy(dtype=int),
+        mea.raw["variable"].map(code_index).to_numpy(dtype=int),
+    ] = True
+    tables_.check_alphas_measured(rel, measured, study_index, code_index)
     n_measured = measured.sum(axis=1)
     small = np.flatnonzero(n.to_numpy() <= n_measured)
     if len(small):
@@ -960,38 +766,26 @@ def _build(tables: dict[str, _Table], folder: str | None) -> StudyDatabase:
             f"study '{ids[t]}': n = {n.iloc[t]} does not exceed the {n_measured[t]} variables it "
             "measures, so its correlation matrix cannot be positive definite; check n.",
         )
-    _check_positive_definite(cor, study, i, j, r.to_numpy(), ids, codes, len(ids))
-
-    def finish(table: _Table, numeric: dict[str, pd.Series]) -> pd.DataFrame:
-        out = table.typed.copy()
-        for col in _TEXT[table.kind]:
-            if col in out.columns:
-                out[col] = table.raw[col].astype(str)
-        for col, values in numeric.items():
-            out[col] = values
-        return out.reset_index(drop=True)
-
     cor_numeric = {"r": r}
     if "n" in cor.raw.columns:
-        cor_numeric["n"] = _sample_sizes(cor, "n")
-    frames = {
-        "studies": finish(stu, {"n": n}),
-        "correlations": finish(cor, cor_numeric),
-        "reliabilities": finish(rel, {"alpha": alpha}),
-        "constructs": finish(con, {}),
-    }
+        cor_numeric["n"] = tables_.sample_sizes(cor, "n")
+    numeric = {"studies": {"n": n}, "correlations": cor_numeric, "reliabilities": {"alpha": alpha}}
+    frames = {kind: _finish(tables[kind], numeric.get(kind, {})) for kind in _KINDS}
     pos = {
         "codes": codes,
         "code_index": code_index,
         "study_ids": ids,
+        "files": {kind: table.name for kind, table in tables.items()},
+        "cor_where": [cor.where(x) for x in cor.raw.index],
         "study": study,
         "i": i,
         "j": j,
         "r": r.to_numpy(dtype=float),
         "n": n.to_numpy(dtype="int64"),
+        "n_correlations": np.bincount(study, minlength=len(ids)),
         "measured": measured,
     }
-    for key in ("study", "i", "j", "r", "n", "measured"):
+    for key in ("study", "i", "j", "r", "n", "n_correlations", "measured"):
         pos[key] = frozen(pos[key], dtype=None)
     return StudyDatabase(
         frames["studies"],
@@ -1000,7 +794,20 @@ def _build(tables: dict[str, _Table], folder: str | None) -> StudyDatabase:
         frames["constructs"],
         folder=folder,
         _pos=pos,
+        _measured=frames["measured"],
+        _metadata=dict(metadata),
     )
+
+
+def _finish(table: Table, numeric: dict[str, pd.Series]) -> pd.DataFrame:
+    """The typed table with its text columns as text and its validated numbers."""
+    out = table.typed.copy()
+    for col in tables_.TEXT[table.kind]:
+        if col in out.columns:
+            out[col] = table.raw[col].astype(str)
+    for col, values in numeric.items():
+        out[col] = values
+    return out.reset_index(drop=True)
 
 
 def read_database(folder: str | Path) -> StudyDatabase:
@@ -1011,27 +818,34 @@ def read_database(folder: str | Path) -> StudyDatabase:
     folder : str or pathlib.Path
         A folder with ``studies.csv`` (``study_id``, ``n``, moderators...), ``correlations.csv``
         (``study_id``, ``var1``, ``var2``, ``r``, optional ``n``), ``constructs.csv`` (``code``,
-        ``name``, ...) and optionally ``reliabilities.csv`` (``study_id``, ``variable``,
-        ``alpha``); UTF-8, comma-separated, one header row. See ``data/README.md``.
+        ``name``, ...), optionally ``reliabilities.csv`` (``study_id``, ``variable``,
+        ``alpha``), ``measured.csv`` (``study_id``, ``variable``: constructs a study measured
+        beyond those of its correlations) and ``metadata.json``; UTF-8, comma-separated, one
+        header row. See ``data/template/README.md``.
 
     Returns
     -------
     StudyDatabase
         Validated tables (read-only copies via ``.studies``, ``.correlations``,
-        ``.reliabilities``, ``.constructs``) and the views ``.matrices()`` and ``.pair_counts()``.
+        ``.reliabilities``, ``.constructs``, ``.measured``), ``.metadata``, and the views
+        ``.matrices()`` and ``.pair_counts()``.
 
     Raises
     ------
     masem.DataError
-        For a missing folder, file or column, an empty file, a file that is not UTF-8, an unknown
-        study or construct, a repeated pair, a correlation outside (-1, 1) or not a number, a
-        sample size that is not a whole number above 3 (and above the number of variables the
-        study measures), a reliability outside (0, 1], or a study whose correlations are not
-        positive definite. The message names the file, line, study, column and value.
+        For a missing folder, file or column, an empty file, a file that is not UTF-8, a
+        study_id with other characters than letters, digits, '_', '-' and '.', an unknown study
+        or construct (with the closest known one), a repeated pair, a correlation outside (-1, 1)
+        or not a number, a sample size that is not a whole number above 3 (and above the number
+        of variables the study measures), a reliability outside (0, 1] or of a construct the
+        study did not measure, or a ``metadata.json`` that is not a JSON object. The message
+        names the file, line, study, column and value.
 
     Notes
     -----
-    The folder is only read, never written. Line numbers count the header as line 1.
+    The folder is only read, never written. Line numbers count the header as line 1. A study
+    whose correlations are not positive definite is read; :meth:`StudyDatabase.matrices` warns
+    about it for the variables of an analysis.
 
     Examples
     --------
@@ -1047,19 +861,17 @@ def read_database(folder: str | Path) -> StudyDatabase:
     if not path.is_dir():
         raise DataError(
             f"{path}: folder not found. Pass the folder that holds studies.csv, correlations.csv "
-            "and "
-            "constructs.csv (for the bundled data: data/individual or data/team)."
+            "and constructs.csv (for the bundled data: data/individual or data/team)."
         )
     tables = {
-        kind: _read_table(path / f"{kind}.csv", kind)
-        for kind in ("studies", "correlations", "constructs")
+        kind: read_table(path / f"{kind}.csv", kind, optional=kind in ("reliabilities", "measured"))
+        for kind in _KINDS
     }
-    reliabilities = _read_table(path / "reliabilities.csv", "reliabilities", optional=True)
-    if reliabilities is None:
-        empty = pd.DataFrame({c: pd.Series(dtype=str) for c in _REQUIRED["reliabilities"]})
-        reliabilities = _frame_table(empty, "reliabilities")
-    tables["reliabilities"] = reliabilities
-    return _build(tables, folder=str(path))
+    tables = {
+        kind: table if table is not None else frame_table(None, kind)
+        for kind, table in tables.items()
+    }
+    return _build(tables, folder=str(path), metadata=read_metadata(path / "metadata.json"))
 
 
 def _cell_text(series: pd.Series, decimals: int | None) -> list[str]:
@@ -1072,8 +884,10 @@ def _cell_text(series: pd.Series, decimals: int | None) -> list[str]:
 def write_database(database: StudyDatabase, folder: str | Path) -> Path:
     """Write a database as UTF-8 CSV files (``\\n`` line ends, fixed decimals) to ``folder``.
 
-    ``r`` and ``alpha`` are written with three decimals; other columns as they are. The folder
-    is created when absent; existing files of the same names are replaced.
+    ``r`` and ``alpha`` are written with three decimals; other columns as they are.
+    ``measured.csv`` is written when the database lists measured constructs, ``metadata.json``
+    when it has metadata. The folder is created when absent; existing files of the same names
+    are replaced.
 
     Parameters
     ----------
@@ -1104,6 +918,8 @@ def write_database(database: StudyDatabase, folder: str | Path) -> Path:
         "reliabilities": database._reliabilities,
         "constructs": database._constructs,
     }
+    if len(database._measured):
+        frames["measured"] = database._measured
     for kind, frame in frames.items():
         columns = [_cell_text(frame[c], _DECIMALS.get(c)) for c in frame.columns]
         buffer = io.StringIO()
@@ -1111,4 +927,7 @@ def write_database(database: StudyDatabase, folder: str | Path) -> Path:
         writer.writerow(frame.columns)
         writer.writerows(zip(*columns))
         (path / f"{kind}.csv").write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    if database.metadata:
+        text = json.dumps(dict(database.metadata), indent=2, ensure_ascii=False) + "\n"
+        (path / "metadata.json").write_text(text, encoding="utf-8", newline="")
     return path

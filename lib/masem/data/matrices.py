@@ -48,10 +48,32 @@ class StudyData:
     variables: tuple[str, ...]
     labels: tuple[str | None, ...]  # study labels (keys of a mapping), None when not given
     measured: np.ndarray  # (k, p) bool: unit diagonal, the variables of the study's FEM block
-    observed: (
-        np.ndarray
-    )  # (k, q) bool: the study reported the vechs correlation (used by REM, uni_r)
-    r: np.ndarray  # (k, q) vechs correlations, NaN where not reported
+    # (k, q) bool: a correlation the study reports between two measured variables: what REM's
+    # likelihood and FEM use (metaSEM's cov2cor turns a value against a NaN diagonal into NA)
+    observed: np.ndarray
+    r: np.ndarray  # (k, q) vechs correlations as given, NaN where not reported
+    # (k, q) bool: every value given, also against a variable with a NaN diagonal: what the
+    # weighted mean matrix of the sampling covariances and the univariate-r approach average
+    reported: np.ndarray
+
+    @property
+    def set_aside(self) -> list[tuple[int, list[str]]]:
+        """Studies with values given against a variable they mark as not measured (NaN diagonal):
+        (study index, those variables), in input order.
+        """
+        rows, cols = vechs_indices(self.p)
+        out = []
+        for i in np.flatnonzero((self.reported & ~self.observed).any(axis=1)):
+            cells = np.flatnonzero(self.reported[i] & ~self.observed[i])
+            involved = {int(v) for c in cells for v in (rows[c], cols[c])}
+            names = [self.variables[v] for v in sorted(involved) if not self.measured[i, v]]
+            out.append((int(i), names))
+        return out
+
+    @property
+    def empty(self) -> np.ndarray:
+        """Indices of the studies that report no correlation at all."""
+        return np.flatnonzero(~self.reported.any(axis=1))
 
     @property
     def k(self) -> int:
@@ -96,14 +118,9 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
     n_arr = _as_sample_sizes(n, k, labels)
     rows, cols = vechs_indices(p)
     r = study[:, rows, cols]
-    observed = ~np.isnan(r)
+    reported = ~np.isnan(r)
     measured = ~np.isnan(np.diagonal(study, axis1=1, axis2=2))
-    silent = np.flatnonzero(~observed.any(axis=1))
-    if silent.size:
-        i = int(silent[0])
-        raise DataError(
-            f"{_name(i, labels[i])} reports no correlation at all; remove it from the input."
-        )
+    observed = reported & measured[:, rows] & measured[:, cols]
     # A correlation matrix of v variables from n <= v cases is singular: such an n is a typo.
     involved = (measured | ~np.isnan(study).all(axis=2)).sum(axis=1)
     small = np.flatnonzero(n_arr <= involved)
@@ -117,9 +134,14 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
     never = np.flatnonzero(~observed.any(axis=0))
     if never.size:
         pairs = [vechs_labels(list(names))[c] for c in never]
+        aside = (
+            " (values given against a variable whose diagonal is NaN - not measured - do not count)"
+            if (reported[:, never]).any()
+            else ""
+        )
         raise DataError(
-            f"no study reports the correlation(s) {', '.join(pairs)}; they cannot be pooled. "
-            "Drop one variable of each pair or add studies that report them."
+            f"no study reports the correlation(s) {', '.join(pairs)}{aside}; they cannot be "
+            "pooled. Drop one variable of each pair or add studies that report them."
         )
     return StudyData(
         matrices=study,
@@ -129,11 +151,13 @@ def prepare_studies(matrices: Any, n: Any, variables: Sequence[str] | None) -> S
         measured=measured,
         observed=observed,
         r=r,
+        reported=reported,
     )
 
 
 def _name(i: int, label: str | None) -> str:
-    return f"matrices[{i}]" + (f" ({label!r})" if label is not None else "")
+    """How messages name a study: by its label when it has one, and by its position."""
+    return f"matrices[{i}]" if label is None else f"{label!r} (matrices[{i}])"
 
 
 def _as_matrix_list(matrices: Any) -> tuple[list[Any], list[str | None]]:
@@ -230,10 +254,10 @@ def _check_matrices(stack: np.ndarray, names: list[str], labels: list[str | None
         _check_study(out[i], names, _name(i, labels[i]))
     # Symmetrising removes rounding asymmetry below the tolerance.
     out = (out + out.transpose(0, 2, 1)) / 2
-    # A variable without a single reported correlation carries no information: not measured.
-    # The converse is not forced: a NaN diagonal next to reported correlations is how metaSEM's
-    # data sets (e.g. Roorda11) keep a variable out of a study's FEM block while REM still
-    # uses those correlations.
+    # A variable without a single reported correlation carries no information: not measured
+    # (metaSEM's tssem1FEM marks its diagonal NA). The converse is not forced: values given
+    # against a variable with a NaN diagonal (as in metaSEM's Roorda11) stay in the matrix; the
+    # estimators set them aside (StudyData.observed) but the weighted mean matrix averages them.
     p = out.shape[1]
     off_diagonal = ~np.eye(p, dtype=bool)
     silent = (np.isnan(out) | ~off_diagonal).all(axis=2)  # (k, p): no reported correlation
@@ -343,13 +367,15 @@ def smallest_eigenvalues(data: StudyData) -> np.ndarray:
 
 
 def weighted_mean_matrix(data: StudyData) -> np.ndarray:
-    """Sample-size-weighted mean correlation matrix, each cell over the studies that report it.
+    """Sample-size-weighted mean correlation matrix, each cell over the studies that give a value.
 
     The matrix at which metaSEM's ``acov = "weighted"`` evaluates the Olkin-Siotani sampling
-    covariances (Cheung, 2015, *Meta-Analysis: A Structural Equation Modeling Approach*, Wiley).
+    covariances (Cheung, 2015, *Meta-Analysis: A Structural Equation Modeling Approach*, Wiley);
+    like metaSEM's ``asyCov`` it averages every value given, also one against a variable with a
+    NaN diagonal, which the likelihood sets aside.
     """
-    w = np.where(data.observed, data.n[:, None], 0.0)
-    mean = (w * np.where(data.observed, data.r, 0.0)).sum(axis=0) / w.sum(axis=0)
+    w = np.where(data.reported, data.n[:, None], 0.0)
+    mean = (w * np.where(data.reported, data.r, 0.0)).sum(axis=0) / w.sum(axis=0)
     out = np.eye(data.p)
     rows, cols = vechs_indices(data.p)
     out[rows, cols] = mean
@@ -357,11 +383,18 @@ def weighted_mean_matrix(data: StudyData) -> np.ndarray:
     return out
 
 
-def cell_counts(data: StudyData) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell of the p x p matrix: number of studies (k) and their total N; diagonal: per
-    variable.
+def cell_counts(data: StudyData, used: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of the p x p matrix: number of studies (k) and their total N; diagonal: studies
+    measuring the variable.
+
+    ``used=True`` counts the correlations the likelihood uses (between measured variables),
+    ``used=False`` every value given (what the univariate-r approach averages).
     """
-    present = ~np.isnan(data.matrices)
+    rows, cols = vechs_indices(data.p)
+    cells = data.observed if used else data.reported
+    present = np.zeros((data.k, data.p, data.p), dtype=bool)
+    present[:, rows, cols] = present[:, cols, rows] = cells
+    present[:, np.arange(data.p), np.arange(data.p)] = data.measured
     k = present.sum(axis=0).astype(float)
     big_n = (present * data.n[:, None, None]).sum(axis=0)
     return k, big_n

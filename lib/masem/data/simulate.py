@@ -1250,6 +1250,7 @@ def simulate_database(
         correlations=pd.DataFrame(correlations),
         constructs=pop.constructs[list(CODEBOOK_COLUMNS)].reset_index(drop=True),
         reliabilities=pd.DataFrame(rel_rows, columns=["study_id", "variable", "alpha"]),
+        metadata={"simulated": True, "source": f"masem.simulate_database, seed {seed}"},
     )
 
 

@@ -32,6 +32,7 @@ from masem.osmasem._likelihood import LOG_TAU2_LOWER, TAU2_LOWER, Likelihood, sy
 from masem.osmasem._optimize import maximise
 from masem.osmasem._profile import profile_bounds
 from masem.osmasem._structure import Structure
+from masem.osmasem._syntax import Moderation, split_moderation
 from masem.osmasem.results import OSMASEMResult
 
 __all__ = ["osmasem"]
@@ -71,7 +72,11 @@ def osmasem(
         them first when the parameters at moderator = 0 should describe a typical study (metaSEM's
         examples use ``scale()``). None: the model without moderators.
     moderate : "A", "S", list of str or dict
-        Which parameters the moderators shift: ``"A"`` every free path and loading (metaSEM's
+        Which parameters the moderators shift (or write the moderation into the model, as
+        metaSEM's ``osmasem2`` reads it: a line ``a == a0 + a1*data.m`` makes the parameter
+        labelled ``a`` equal to ``a0`` plus ``a1`` per unit of the data column ``m``; the
+        moderators then come from those lines, and ``a0`` / ``a1`` name the rows of
+        ``coefficients``): ``"A"`` every free path and loading (metaSEM's
         ``create.modMatrix(output = "A")``), ``"S"`` every free covariance off the diagonal, a
         list of parameter names (every moderator shifts each), or a dict from moderator to the
         names it shifts. Error variances of dependent variables are computed, not parameters,
@@ -141,17 +146,49 @@ def osmasem(
     intervals = choose(intervals, INTERVALS, "intervals")
     missing = choose(missing, MISSING, "missing")
     level = check_level(level, error=ModelError)
+    model, in_syntax = _syntax_moderation(model, moderators)
+    if in_syntax:
+        moderators = list(dict.fromkeys(m for spec in in_syntax for _, m in spec.slopes))
     mods = _moderator_names(moderators, data)
     data, dropped = _complete_cases(data, mods, missing)
     ram = _model(model, data)
     if ram.observed != data.variables:
         data = data.select(ram.observed)
     x = _moderator_values(data, mods)
+    if in_syntax:
+        moderate = {
+            m: [s.label for s in in_syntax if m in dict(map(reversed, s.slopes))] for m in mods
+        }
     structure = Structure(ram, _moderated(moderate, mods, ram), mods)
-    return _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped)
+    names = _user_names(structure.names, in_syntax)
+    return _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped, names)
 
 
-def _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped) -> OSMASEMResult:
+def _syntax_moderation(model, moderators) -> tuple[object, list[Moderation]]:
+    """Moderation lines (``a == a0 + a1*data.x``) taken out of a str model."""
+    if not isinstance(model, str) or "data." not in model:
+        return model, []
+    text, specs = split_moderation(model)
+    if specs and moderators is not None:
+        raise ModelError(
+            "the model names its moderators itself (lines with data.); leave out moderators= and "
+            "moderate=, or write the model without those lines"
+        )
+    return text, specs
+
+
+def _user_names(names: tuple[str, ...], specs: list[Moderation]) -> tuple[str, ...]:
+    """The user's names for moderated parameters and slopes (``a`` -> ``a0``, ``a:x`` -> ``a1``)."""
+    rename = {}
+    for spec in specs:
+        rename[spec.label] = spec.intercept
+        rename.update({f"{spec.label}:{column}": slope for slope, column in spec.slopes})
+    return tuple(rename.get(n, n) for n in names)
+
+
+def _fit(
+    ram, data, structure, x, mods, re_type, intervals, level, dropped, user_names
+) -> OSMASEMResult:
     def mean(theta, jacobian):
         if jacobian:
             rho, J, _ = structure.evaluate(theta, x)
@@ -175,7 +212,7 @@ def _fit(ram, data, structure, x, mods, re_type, intervals, level, dropped) -> O
     estimates, vcov, at_bound = _report(opt, structure, like)
     n_var = like.q if like.n_tau else 0
     names = (
-        structure.names
+        user_names
         + tuple(f"Tau1_{j + 1}" for j in range(n_var))
         + tuple(f"Cor_{j + 1}" for j in range(estimates.size - structure.n_params - n_var))
     )

@@ -8,12 +8,14 @@ function is re-exported here from its room:
 - :mod:`masem.plots.meta`: forest and funnel plots, observed vs corrected correlations;
 - :mod:`masem.plots.structure`: path diagrams, loadings, paths by group and by level;
 - :mod:`masem.plots.layout`: the columns of a path diagram;
-- :mod:`masem.plots.robustness`: leave-one-out influence and parameter recovery.
+- :mod:`masem.plots.robustness`: leave-one-out influence and parameter recovery;
+- :mod:`masem.plots.osmasem`: a moderated path of a one-stage MASEM against its moderator.
 """
 
-from masem.plots._base import save_figure
+from masem.plots._base import save_diagram, save_figure
 from masem.plots.layout import arrange_columns
 from masem.plots.meta import correction_plot, forest_plot, funnel_plot
+from masem.plots.osmasem import moderated_path
 from masem.plots.overview import interval_plot, pair_heatmap, precision_by_k, sample_size_histogram
 from masem.plots.robustness import influence_plot, recovery_plot
 from masem.plots.structure import (
@@ -38,11 +40,13 @@ __all__ = [
     "interval_plot",
     "level_plot",
     "loading_plot",
+    "moderated_path",
     "pair_heatmap",
     "path_diagram",
     "paths_by_group",
     "precision_by_k",
     "recovery_plot",
     "sample_size_histogram",
+    "save_diagram",
     "save_figure",
 ]

@@ -75,6 +75,7 @@ def conceptual_model(
 #: Two-sided p-value below which a diagram draws an estimate as significant (thick, dark arrow).
 SIGNIFICANCE = 0.05
 _SIGNIFICANT_TEXT = "p < .05"  # SIGNIFICANCE as the captions write it
+_NOT_SIGNIFICANT_TEXT = "p ≥ .05"
 _NOT_SIGNIFICANT = "grey60"
 _CAPTION_WIDTH = 110  # characters per caption line: about the width of a 12-variable diagram
 
@@ -113,17 +114,32 @@ def _wrap(items: Sequence[str], width: int) -> list[str]:
     return lines
 
 
+def _covariance_kinds(table: pd.DataFrame, endogenous: set[str]) -> list[str]:
+    """What the drawn ``~~`` arrows between two variables are, in the caption's words."""
+    rows = table[(table["op"] == "~~") & (table["lval"] != table["rval"])]
+    residual = [a in endogenous and b in endogenous for a, b in zip(rows["lval"], rows["rval"])]
+    kinds = []
+    if any(residual):
+        kinds.append("covariances of the residuals of dependent variables")
+    if not all(residual):
+        kinds.append("covariances of independent variables")
+    return kinds
+
+
 def _caption(
     title: str,
     codes: Sequence[str],
     names: Mapping[str, str] | None,
-    nonsignificant: bool,
-    covariances: bool,
+    drawn: pd.DataFrame,
+    endogenous: set[str],
+    not_drawn: Sequence[str] = (),
 ) -> str:
-    """Graph caption: the title, a code = name key, and a key to the arrow styles actually drawn.
+    """Graph caption: the title, a code = name key, and a key to what is drawn and what is not.
 
-    Returned as an HTML-like graphviz label with left-aligned lines ("" when there is nothing to
-    say).
+    The key names only the arrow styles that appear (thick dark for p < .05, thin grey for
+    p >= .05; dashed two-headed arrows for covariances, saying of which variables) and
+    lists what the model holds but the diagram leaves out. Returned as an HTML-like graphviz
+    label with left-aligned lines ("" when there is nothing to say).
     """
     if names is not None and not isinstance(names, Mapping):
         raise DataError(
@@ -136,16 +152,39 @@ def _caption(
             _CAPTION_WIDTH,
         )
     key = []
-    if nonsignificant:
-        key.append(f"thick dark arrows: {_SIGNIFICANT_TEXT}; thin grey arrows: not significant")
-    if covariances:
-        key.append("dashed two-headed arrows: covariances (of residuals where both are predicted)")
+    significant = drawn["p-value"] < SIGNIFICANCE
+    if significant.any():
+        key.append(f"thick dark arrows: {_SIGNIFICANT_TEXT}")
+    if (~significant).any():
+        key.append(f"thin grey arrows: {_NOT_SIGNIFICANT_TEXT}")
+    kinds = _covariance_kinds(drawn, endogenous)
+    if kinds:
+        key.append(f"dashed two-headed arrows: {' and '.join(kinds)}")
+    if not_drawn:
+        key.append(f"not drawn: {', '.join(not_drawn)}")
     if key:
-        text = "; ".join(key)
-        lines.append(text[0].upper() + text[1:] + ".")
+        key[0] = key[0][0].upper() + key[0][1:]
+        wrapped = _wrap(key, _CAPTION_WIDTH)
+        lines += [line + ";" for line in wrapped[:-1]] + [wrapped[-1] + "."]
     if not lines:
         return ""
     return "<" + "".join(f'{escape(line)}<br align="left"/>' for line in lines) + ">"
+
+
+def _left_out(table: pd.DataFrame, drawn: pd.DataFrame, omit_above_p: float | None) -> list[str]:
+    """What the model holds but the diagram does not draw, in the caption's words."""
+    missing = table[~table.index.isin(drawn.index)]
+    out = []
+    if omit_above_p is not None and (missing["p-value"] >= omit_above_p).any():
+        out.append(f"estimates with p ≥ {_p_text(omit_above_p)}")
+    covariances = missing[(missing["op"] == "~~") & (missing["p-value"] < (omit_above_p or 2))]
+    if len(covariances):
+        out.append(f"{len(covariances)} covariance{'s' if len(covariances) > 1 else ''}")
+    return out
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.3f}".rstrip("0").lstrip("0") if p < 1 else f"{p:g}"
 
 
 def path_diagram(
@@ -160,9 +199,12 @@ def path_diagram(
 
     Stage-2 models are fitted to a correlation matrix, so the estimates are standardized.
     Regression paths are arrows, thick and dark when p < .05 and thin grey otherwise (labels in
-    the same colour); loadings run from the factor (ellipse) to its indicators; covariances among
-    exogenous variables are dashed two-headed arrows. Every label sits in a small white box beside
-    its own arrow (graphviz places it as part of the layout), so crossing lines do not hide it.
+    the same colour); loadings run from the factor (ellipse) to its indicators; covariances
+    between two variables (``~~``) are dashed two-headed arrows that curve out on the side of
+    their column: those of dependent variables (residual covariances) on the right, those of
+    independent variables on the left. Every label sits in a small white box beside its own
+    arrow, so crossing lines do not hide it. The caption keys what is drawn and lists what the
+    model holds but the diagram leaves out; variances are never drawn.
 
     Parameters
     ----------
@@ -175,23 +217,32 @@ def path_diagram(
     show_covariances : bool
         Draw the ``~~`` covariances between different variables.
     omit_above_p : float, optional
-        Leave out paths whose p-value is at or above this level (say so in the title).
+        Leave out estimates whose p-value is at or above this level (the caption says so).
     names : mapping of str to str, optional
         Variable code -> readable name; the caption then lists ``code = name`` for every box drawn.
 
     Returns
     -------
     graphviz.Digraph
-        Render with ``.pipe(format="png")``. A key to the arrow styles is added to the caption
-        when non-significant arrows or covariances are drawn. With many correlated predictors,
-        ``show_covariances=False`` keeps the diagram readable.
+        Render with ``.pipe(format="png")`` (add ``dpi="300"`` to the graph attributes for
+        print). With many correlated predictors, ``show_covariances=False`` keeps the diagram
+        readable.
 
     Raises
     ------
     DataError
         If ``names`` is not a mapping.
+
+    Examples
+    --------
+    >>> import masem
+    >>> from masem.plots import path_diagram
+    >>> ex = masem.example_data("Becker92")
+    >>> fit = masem.tssem2(masem.tssem1(ex.matrices, ex.n), "Math ~ Spatial + Verbal")
+    >>> "thick dark arrows" in path_diagram(fit, title="Becker (1992)").source.lower()
+    True
     """
-    table = result.inspect()
+    inspected = result.inspect()
     latent = set(result.latent)
     dot = graphviz.Digraph(
         "path_diagram",
@@ -203,38 +254,48 @@ def path_diagram(
         dot.node(name, name, shape="box", style="rounded")
     for name in result.latent:
         dot.node(name, name, shape="ellipse")
-    table = table[table["op"].isin(["~", "~~"])]
+    table = inspected[inspected["op"].isin(["~", "~~"]) & (inspected["lval"] != inspected["rval"])]
+    drawn = table
     if omit_above_p is not None:
-        table = table[table["p-value"] < omit_above_p]
+        drawn = drawn[drawn["p-value"] < omit_above_p]
     if not show_covariances:
-        table = table[table["op"] == "~"]
-    table = table[table["lval"] != table["rval"]]  # variances are not arrows
-    for row in table.to_dict("records"):
+        drawn = drawn[drawn["op"] == "~"]
+    endogenous = set(inspected.loc[inspected["op"] == "~", "lval"])
+    for row in drawn.to_dict("records"):
         label = _edge_label(row["Estimate"], decimals)
         if row["op"] == "~":
             style = _edge_style(row["p-value"], "#0B3C5D" if row["rval"] in latent else "black")
             dot.edge(row["rval"], row["lval"], label=label, **style)
         else:
-            style = _edge_style(row["p-value"], "grey30")
-            dot.edge(
-                row["lval"],
-                row["rval"],
-                label=label,
-                dir="both",
-                style="dashed",
-                constraint="false",
-                **style,
-            )
+            _covariance_edge(dot, row, label, endogenous)
     caption = _caption(
         title,
         [*result.variables, *result.latent],
         names,
-        nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
-        covariances=bool((table["op"] == "~~").any()),
+        drawn,
+        endogenous,
+        _left_out(table, drawn, omit_above_p),
     )
     if caption:
         dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot
+
+
+def _covariance_edge(dot: graphviz.Digraph, row: dict, label: str, endogenous: set[str]) -> None:
+    """A dashed two-headed arrow that curves out on the east side of two dependent variables
+    (the right-hand column of a left-to-right diagram) or the west side of two independent ones.
+    """
+    pair = (row["lval"] in endogenous, row["rval"] in endogenous)
+    style = {"style": "dashed", "constraint": "false", **_edge_style(row["p-value"], "grey30")}
+    if any(pair) and not all(pair):
+        dot.edge(row["lval"], row["rval"], dir="both", label=label, **style)
+        return
+    side = "e" if all(pair) else "w"
+    # graphviz 2.4x draws one arrowhead only on a port-to-port arc with dir=both, so the arc is
+    # two single-headed edges on the same route; the label is external, so that it does not
+    # become a layout node that pulls the arc across the diagram.
+    dot.edge(row["lval"], row["rval"], xlabel=label, tailport=side, headport=side, **style)
+    dot.edge(row["rval"], row["lval"], tailport=side, headport=side, **style)
 
 
 def paths_by_group(
@@ -630,13 +691,8 @@ def factor_diagram(
             dot.edge(row["rval"], row["lval"], label=label, **_edge_style(row["p-value"], colour))
         else:
             _correlation_edge(dot, row, label, left, right, latent)
-    caption = _caption(
-        title,
-        [*left, *latent, *right],
-        names,
-        nonsignificant=bool((table["p-value"] >= SIGNIFICANCE).any()),
-        covariances=bool((table["op"] == "~~").any()),
-    )
+    endogenous = set(table.loc[table["op"] == "~", "lval"])
+    caption = _caption(title, [*left, *latent, *right], names, table, endogenous)
     if caption:
         dot.attr(label=caption, labelloc="b", labeljust="l", fontname="Helvetica", fontsize="12")
     return dot

@@ -397,9 +397,11 @@ class APATable:
 
 def _markdown_text(text: str) -> str:
     # Backslash first, so the escapes added after it stay single.
-    for char in ("\\", "*", "_", "`", "|"):
+    for char in ("\\", "*", "`", "|"):
         text = text.replace(char, "\\" + char)
-    return text
+    # An underscore inside a word (HPWP_JS, full_mediation) cannot start or end emphasis in
+    # CommonMark, so it stays as typed; only one at a word's edge is escaped.
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)
 
 
 def _markdown_cell(text: str) -> str:
@@ -904,7 +906,7 @@ def apa_parameters(
     >>> import masem
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
-    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> apa_parameters(s2, which="paths").body[["Parameter", "Estimate"]].values.tolist()
     [['Spatial → Math', '0.341'], ['Verbal → Math', '0.240']]
     """
@@ -927,7 +929,6 @@ def apa_parameters(
             f"the model has no {missing} to tabulate; add them to the lavaan syntax or use "
             "which='all'"
         )
-    defined = table["op"] == ":="
     names = [
         f"{row.lval} = {row.rval}"
         if row.op == ":="
@@ -972,17 +973,35 @@ def apa_parameters(
         frame["ci_upper"] = [boot["ci_upper"].get(k, np.nan) for k in keys]
         columns |= {"ci_lower": f"{100 * bootstrap.level:g}% CI (bootstrap)", "ci_upper": ""}
     if note is None:
-        note = _parameters_note(result, kind, bootstrap, bool(defined.any()))
+        note = _parameters_note(result, kind, bootstrap, table)
     return apa_table(frame, title, note, columns=columns, decimals=decimals, number=number)
 
 
-def _parameters_note(result: TSSEM2Result, kind: str, bootstrap, defined: bool) -> str:
-    """The note under a table of stage-2 parameters: data, scale, symbols, intervals."""
+def _symbols(table: pd.DataFrame) -> str:
+    """The key to the parameter names the table shows, and only those: → ↔ Var."""
+    covariance = (table["op"] == "~~") & (table["lval"] != table["rval"])
+    variance = (table["op"] == "~~") & (table["lval"] == table["rval"])
+    symbols = [
+        text
+        for shown, text in (
+            ((table["op"] == "~").any(), "→ = regression path"),
+            (covariance.any(), "↔ = covariance"),
+            (variance.any(), "Var = variance"),
+        )
+        if shown
+    ]
+    return f" {', '.join(symbols)}." if symbols else ""
+
+
+def _parameters_note(
+    result: TSSEM2Result, kind: str, bootstrap: BootstrapResult | None, table: pd.DataFrame
+) -> str:
+    """The note under a table of stage-2 parameters: data, scale, the symbols shown, intervals."""
     return (
         f"TSSEM stage 2 (Cheung & Chan, 2005) on the {result.method} pooled correlations, N = "
-        f"{result.n:,}; "
-        "estimates are standardized. → = regression path, ↔ = covariance, Var = variance. "
-        f"SE and p from the Wald test; CI = 95% {kind} interval"
+        f"{result.n:,}; estimates are standardized."
+        + _symbols(table)
+        + f" SE and p from the Wald test; CI = 95% {kind} interval"
         + (
             f"; bootstrap = percentile interval of {bootstrap.n_boot:,} parametric-bootstrap "
             f"replications (seed {bootstrap.seed})."
@@ -991,7 +1010,7 @@ def _parameters_note(result: TSSEM2Result, kind: str, bootstrap, defined: bool) 
         )
         + (
             " Definitions (=) are functions of the paths, e.g. indirect effects (delta-method SE)."
-            if defined
+            if (table["op"] == ":=").any()
             else ""
         )
     )
@@ -1024,7 +1043,7 @@ def apa_fit(
     >>> import masem
     >>> ex = masem.example_data("Becker92")
     >>> s1 = masem.tssem1(ex.matrices, ex.n, method="FEM")
-    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal")
+    >>> s2 = masem.tssem2(s1, "Math ~ Spatial + Verbal\\nSpatial ~~ 0*Verbal")
     >>> apa_fit({"Spatial and verbal": s2}).body.iloc[0, :5].tolist()
     ['Spatial and verbal', '15.14', '1', '< .001', '0.162']
     """
@@ -1052,19 +1071,38 @@ def apa_fit(
     ]
     frame = pd.DataFrame({str(name): fit.fit_stats()[keep] for name, fit in fits.items()}).T
     frame.index.name = "Model"
+    saturated = frame["df"] == 0
+    # A saturated model reproduces the pooled matrix exactly: chi2 = 0 on 0 df has no test, and
+    # RMSEA and TLI divide by df, so none of them is defined (APA: leave the cell empty).
+    frame.loc[saturated, ["p_value", "RMSEA", "RMSEA_lower", "RMSEA_upper", "TLI"]] = np.nan
     if note is None:
         n = {fit.n for fit in fits.values()}
         note = (
             "TSSEM stage 2 (weighted least squares; Cheung & Chan, 2005)"
             + (f", N = {n.pop():,}" if len(n) == 1 else "")
             + ". χ² = model chi-square; RMSEA = root mean square error of approximation with its "
-            "90% CI; "
-            "SRMR = standardized root mean square residual; CFI, TLI = comparative and "
-            "Tucker-Lewis fit "
-            "indices against the independence model; AIC, BIC from χ² (lower is better)."
+            "90% CI; SRMR = standardized root mean square residual; CFI, TLI = comparative and "
+            "Tucker-Lewis fit indices against the independence model; AIC, BIC from χ² (lower is "
+            "better)."
+            + (
+                f" {_saturated_text(list(frame.index[saturated]), len(frame))}"
+                if saturated.any()
+                else ""
+            )
         )
     digits = {c: 2 if c in ("chi2", "AIC", "BIC") else decimals for c in keep}
     return apa_table(frame, title, note, decimals=digits, number=number)
+
+
+def _saturated_text(names: list[str], rows: int) -> str:
+    """The note's sentence on saturated models (df = 0) and their empty cells."""
+    one = len(names) == 1
+    who = "The model" if rows == 1 else ", ".join(names)
+    verb, reproduce = ("is", "it reproduces") if one else ("are", "they reproduce")
+    return (
+        f"{who} {verb} saturated (df = 0): {reproduce} the pooled correlations exactly, so χ² "
+        "has no test (no p) and RMSEA and TLI are not defined (—)."
+    )
 
 
 def apa_meta(

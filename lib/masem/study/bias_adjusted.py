@@ -389,8 +389,9 @@ def bias_adjusted_masem(
     >>> result = masem.bias_adjusted_masem(db, "S2 ~ W1 + S1", variables=["W1", "S1", "S2"])
     >>> result.comparison()[["parameter", "unadjusted_estimate", "adjusted_estimate"]].round(3)
       parameter  unadjusted_estimate  adjusted_estimate
-    0    S2onW1                0.268              0.307
-    1    S2onS1                0.609              0.622
+    0    S2onW1                0.080              0.079
+    1    S2onS1                0.586              0.595
+    2  W1withS1                0.378              0.455
     """
     model = check_model(model)
     method = choose(method, ("REM", "FEM"), "method", ModelError)

@@ -33,7 +33,7 @@ import abc
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -43,8 +43,7 @@ from masem._util import frozen
 from masem.effects import vechs_labels
 from masem.errors import ConvergenceWarning, DataError, ModelError
 from masem.lrt import ComparableFit, LRTerms
-from masem.model import Evaluator, RAMModel
-from masem.model.definitions import evaluate as evaluate_definition
+from masem.model import Evaluator, RAMModel, did_you_mean
 
 # ----------------------------------------------------------------------------------------------
 # The WLS problem and its solver
@@ -64,17 +63,24 @@ class Solution:
     grad_norm: float
     multipliers: np.ndarray
     state: dict = field(repr=False)
+    active: tuple[int, ...] = ()  # the inequality constraints held at their bound
 
 
 class Problem:
-    """F(theta) = ||L^-1 (r - rho(theta))||^2 with V = L L', subject to h(theta) = 0 (diag = 1) and
-    optionally one more equality g(theta) = t (a profiled parameter or definition).
+    """F(theta) = ||L^-1 (r - rho(theta))||^2 with V = L L', subject to h(theta) = 0 (diag = 1),
+    the model's equality constraints, its inequality constraints in ``active`` (held at their
+    bound), and optionally one more equality g(theta) = t (a profiled parameter or definition).
     """
 
-    def __init__(self, evaluator: Evaluator, r: np.ndarray, chol_inv: np.ndarray):
+    def __init__(self, evaluator: Evaluator, r: np.ndarray, chol_inv: np.ndarray, active=()):
         self.ev = evaluator
         self.r = r
         self.chol_inv = chol_inv
+        ops = getattr(evaluator, "constraint_ops", ())
+        self.equalities = np.array([k for k, op in enumerate(ops) if op == "=="], dtype=int)
+        self.inequalities = tuple(k for k, op in enumerate(ops) if op != "==")
+        self.active = tuple(sorted(active))
+        self._model_rows = np.concatenate([self.equalities, np.array(self.active, dtype=int)])
 
     @classmethod
     def from_cholesky(cls, evaluator: Evaluator, r: np.ndarray, chol: np.ndarray) -> Problem:
@@ -85,11 +91,25 @@ class Problem:
         """The same model and weight matrix fitted to other correlations (what refit() solves)."""
         return Problem(self.ev, r, self.chol_inv)
 
+    def with_active(self, active) -> Problem:
+        """The same problem with the inequality constraints ``active`` held at their bound."""
+        return Problem(self.ev, self.r, self.chol_inv, active)
+
+    @property
+    def n_model_constraints(self) -> int:
+        """The model's constraints that count as degrees of freedom: equalities, active
+        inequalities.
+        """
+        return len(self._model_rows)
+
     def state(self, x: np.ndarray, extra=None) -> dict:
         st = self.ev.evaluate(x)
         z = self.chol_inv @ (self.r - st["rho"])
         G = self.chol_inv @ st["J"]
         c, Jc = st["h"], st["Jh"]
+        if self._model_rows.size:
+            c = np.concatenate([c, st["g"][self._model_rows]])
+            Jc = np.vstack([Jc, st["Jg"][self._model_rows]])
         if extra is not None:
             fn, t = extra[0], extra[1]
             value, grad = fn(x, st)
@@ -128,16 +148,8 @@ class Problem:
         st = self.state(x, extra)
         n = len(x)
         lam, mu = 1e-3, 0.0
-        # A nonlinear profile target g(theta) = t (a ':=' definition): without its curvature in the
-        # Hessian of the Lagrangian, Gauss-Newton SQP converges only linearly (dozens of steps).
-        # Its Hessian changes little over the few steps of a warm-started profile fit: one
-        # finite-difference evaluation at the start serves the whole solve.
-        curvature = (
-            self._target_curvature(x, extra[0])
-            if extra is not None and len(extra) > 2 and extra[2]
-            else None
-        )
-        w_target = 0.0
+        curved = self._curvatures(x, st, extra)
+        weights = np.zeros(0 if curved is None else len(curved[1]))
         message = "iteration limit reached"
         converged = False
         iterations = 0
@@ -145,8 +157,8 @@ class Problem:
             G, z, c, Jc = st["G"], st["z"], st["c"], st["Jc"]
             m = len(c)
             H = G.T @ G
-            if curvature is not None:
-                H = H + w_target * curvature
+            if curved is not None:
+                H = H + np.einsum("k,kij->ij", weights, curved[0])
             g = G.T @ z
             sol = _direction(H, g, c, Jc, lam)
             if sol is None:
@@ -156,8 +168,8 @@ class Problem:
                     break
                 continue
             delta, omega = sol[:n], sol[n:]
-            if curvature is not None:
-                w_target = float(omega[-1])
+            if curved is not None:
+                weights = omega[curved[1]]
             # Parameters of a correlation structure are O(1): a longer step only comes from a
             # nearly singular Gauss-Newton model far from the solution, so shorten it.
             longest = np.max(np.abs(delta), initial=0.0)
@@ -209,6 +221,38 @@ class Problem:
             multipliers=multipliers,
             state=st,
         )
+
+    def _curvatures(self, x: np.ndarray, st: dict, extra) -> tuple[np.ndarray, np.ndarray] | None:
+        """Hessians of the curved constraints and their rows in c, or None when all are linear.
+
+        A nonlinear constraint (c == a*b, a profiled ':=' definition) needs its curvature,
+        weighted by its multiplier, in the Hessian of the Lagrangian, or Gauss-Newton SQP
+        converges only linearly (dozens of steps). The Hessians change little over a solve: one
+        finite-difference evaluation at the start serves it (exact for quadratic constraints).
+        """
+        hessians, rows = [], []
+        first = len(st["h"])
+        if self._model_rows.size:
+            hessians.extend(self._constraint_curvature(x, self._model_rows))
+            rows.extend(range(first, first + self._model_rows.size))
+        if extra is not None and len(extra) > 2 and extra[2]:
+            hessians.append(self._target_curvature(x, extra[0]))
+            rows.append(len(st["c"]) - 1)
+        return (np.array(hessians), np.array(rows, dtype=int)) if rows else None
+
+    def _constraint_curvature(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Hessians of the model's constraints ``rows`` by forward differences of their analytic
+        gradients (k x n x n).
+        """
+        n = len(x)
+        base = self.ev.evaluate(x)["Jg"][rows]
+        out = np.empty((rows.size, n, n))
+        for j in range(n):
+            h = 1e-7 * max(1.0, abs(x[j]))
+            up = x.copy()
+            up[j] += h
+            out[:, :, j] = (self.ev.evaluate(up)["Jg"][rows] - base) / h
+        return 0.5 * (out + out.transpose(0, 2, 1))
 
     def _target_curvature(self, x: np.ndarray, fn) -> np.ndarray:
         """Hessian of a profile target g(theta) by forward differences of its analytic gradient."""
@@ -277,16 +321,19 @@ def check_model_variables(
     """
     unknown = [v for v in probe.observed if v not in variables]
     if unknown:
+        named = "; ".join(
+            f"'{v}' (line {probe.line_of(v)}){did_you_mean(v, variables)}" for v in unknown
+        )
         raise missing_error(
-            f"{where}the model uses {unknown}, which {'is' if len(unknown) == 1 else 'are'} not in "
-            "the "
-            f"stage-1 data; available variables: {variables}"
+            f"{where}the model uses {named}, which {'is' if len(unknown) == 1 else 'are'} not in "
+            f"the stage-1 data; available variables: {variables}"
         )
     clash = [v for v in probe.latent if v in variables]
     if clash:
+        named = ", ".join(f"'{v}' (line {probe.line_of(v)})" for v in clash)
         raise ModelError(
-            f"{where}latent variable(s) {clash} have the name of observed stage-1 variables; "
-            "rename the factors"
+            f"{where}the latent variable(s) {named} have the name of observed stage-1 "
+            "variables; rename the factors"
         )
 
 
@@ -449,8 +496,8 @@ def _feasible_error_variances(ev: Evaluator, x: np.ndarray, user: set[str]) -> n
     except ModelError:
         return x
     x = x.copy()
-    for name, d in zip(computed.computed_names, computed.diag_obs):
-        if name not in user:
+    for name, d in zip(computed.computed_names, computed.diag[list(computed._computed_positions)]):
+        if name not in user and name in position:
             x[position[name]] = S[d, d]
     return x
 
@@ -471,6 +518,41 @@ def _loading_start(R: np.ndarray, i: int, others: list[int]) -> float:
     return float(np.clip(estimate, 0.1, 0.95))
 
 
+def check_estimable(ev: Evaluator, where: str = "") -> None:
+    """Refuse what stage 2 cannot estimate, and say where a computed variance replaces one the
+    syntax fixed (``where`` prefixes the messages, e.g. a group).
+    """
+    data_labels = [c for c in ev.ram.cells if c.label is not None and c.label.startswith("data.")]
+    if data_labels:
+        c = data_labels[0]
+        raise ModelError(
+            f"{where}line {c.line}: the label '{c.label}' of {c.element} is a definition variable "
+            "(metaSEM reads labels starting with 'data.' from the data, in sem() or osmasem()); "
+            "stage 2 fits pooled correlations and has no study-level data: remove the label"
+        )
+    if ev.overridden:
+        warnings.warn(
+            f"{where}with diag_constraints=False the residual variances of dependent variables "
+            f"are computed from diag(Sigma) = 1, as metaSEM's wls does, so the fixed value of "
+            f"{', '.join(ev.overridden)} is not used; use diag_constraints=True to keep it",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def constraint_rows(problem: Problem, sol: Solution) -> tuple[tuple, ...]:
+    """One row per constraint of the model: line, lhs, op, rhs, value of lhs - rhs at the
+    solution, and whether it is active (every equality; an inequality held at its bound).
+    """
+    out = []
+    g = sol.state.get("g", np.zeros(0))
+    signs = {"==": 1.0, ">": 1.0, "<": -1.0}
+    for k, con in enumerate(problem.ev.ram.constraints):
+        active = con.op == "==" or k in sol.active
+        out.append((con.line, con.lhs, con.op, con.rhs, float(g[k] * signs[con.op]), active))
+    return tuple(out)
+
+
 def check_counts(n_free: int, n_constraints: int, q: int, detail: str) -> None:
     """Refuse more free parameters (net of the constraints) than correlations; ``detail`` names
     them.
@@ -483,9 +565,46 @@ def check_counts(n_free: int, n_constraints: int, q: int, detail: str) -> None:
         )
 
 
+def fit_constrained(problem: Problem, x0: np.ndarray, extra=None, active=()) -> Solution:
+    """Minimise F under all the model's constraints, inequalities included.
+
+    An active-set method (Nocedal & Wright, 2006, sec. 15.2 and 18.2) around
+    :meth:`Problem.solve`: the inequalities in the working set are held at their bound as
+    equalities; one that the solution violates joins the set, one whose multiplier says the fit
+    improves by leaving its bound leaves it, until neither happens (the KKT conditions).
+    """
+    if not problem.inequalities:
+        return problem.solve(x0, extra)
+    held = set(active)
+    x = np.asarray(x0, dtype=float)
+    sol = None
+    for _ in range(4 * len(problem.inequalities) + 4):
+        current = problem.with_active(held)
+        sol = current.solve(x, extra)
+        g = sol.state["g"]
+        violated = [k for k in problem.inequalities if k not in held and g[k] < -1e-9]
+        offset = len(sol.state["h"]) + len(problem.equalities)
+        nu = sol.multipliers[offset : offset + len(current.active)]
+        # grad F + nu grad g = 0 at the bound: nu > 0 means F falls as g grows, so let go.
+        leaving = [(v, k) for k, v in zip(current.active, nu) if v > 1e-7 * (1.0 + abs(sol.f))]
+        if not violated and not leaving:
+            return replace(sol, active=current.active)
+        if violated:
+            held.add(min(violated, key=lambda k: g[k]))
+        else:
+            held.discard(max(leaving)[1])
+        x = sol.x
+    return replace(
+        sol,
+        converged=False,
+        message="the inequality constraints that hold at their bound did not settle",
+        active=tuple(sorted(held)),
+    )
+
+
 def solve(problem: Problem, x0: np.ndarray, what: str) -> Solution:
     """Minimise F from ``x0``; a fit that does not converge is said in words (``what`` names it)."""
-    sol = problem.solve(x0)
+    sol = fit_constrained(problem, x0)
     if not sol.converged:
         warnings.warn(
             f"{what} did not converge after {sol.iterations} iterations ({sol.message}); the "
@@ -501,14 +620,34 @@ def estimate_covariance(problem: Problem, sol: Solution) -> np.ndarray:
     identified.
     """
     names = problem.ev.names
-    check_identified(sol, names)
+    check_identified(sol, names, parameter_lines(problem.ev))
     return parameter_covariance(problem.hessian(sol.x), sol.state["Jc"], names)
 
 
-def check_identified(sol: Solution, names: tuple[str, ...]) -> None:
-    """A singular information matrix (on the constraint surface) means a non-identified model."""
+def parameter_lines(ev) -> dict[str, int]:
+    """The model line of each free parameter (its first element), for messages."""
+    ram = getattr(ev, "ram", None) or getattr(getattr(ev, "ev", None), "ram", None)
+    out: dict[str, int] = {}
+    for c in ram.cells if ram is not None else ():
+        if c.line:
+            out.setdefault(c.name, c.line)
+    return out
+
+
+def check_identified(
+    sol: Solution, names: tuple[str, ...], lines: dict[str, int] | None = None
+) -> None:
+    """A singular information matrix (on the constraint surface) means a non-identified model;
+    constraints whose gradients are linearly dependent cannot all be counted.
+    """
     G, Jc = sol.state["G"], sol.state["Jc"]
     info = G.T @ G
+    if Jc.shape[0] and np.linalg.matrix_rank(Jc) < Jc.shape[0]:
+        raise ModelError(
+            "the constraints are not independent at the solution (a constraint is written twice, "
+            "or follows from the others), so their number cannot be counted in the degrees of "
+            "freedom; remove the redundant one"
+        )
     if Jc.shape[0]:
         Z = linalg.null_space(Jc)
         info = Z.T @ info @ Z
@@ -517,7 +656,13 @@ def check_identified(sol: Solution, names: tuple[str, ...]) -> None:
     w, vecs = np.linalg.eigh(info)
     if w[0] <= 1e-10 * max(w[-1], 1e-300):
         direction = Z @ vecs[:, 0]
-        involved = [names[i] for i in np.flatnonzero(np.abs(direction) > 0.1)]
+        lines = lines or {}
+        involved = [
+            f"{names[i]} (line {lines[names[i].split('[')[0]]})"
+            if names[i].split("[")[0] in lines
+            else names[i]
+            for i in np.flatnonzero(np.abs(direction) > 0.1)
+        ]
         raise ModelError(
             "the model is not identified: the information matrix is singular, so "
             f"{', '.join(involved)} can change together without changing the fit; fix one of "
@@ -546,7 +691,13 @@ def parameter_covariance(H: np.ndarray, Jc: np.ndarray, names: tuple[str, ...]) 
             stacklevel=5,
         )
         return np.full((n, n), np.nan)
-    return np.linalg.inv(K)[:n, :n]
+    out = np.linalg.inv(K)[:n, :n]
+    # A parameter that the constraints hold at one value has variance 0; rounding may leave it a
+    # hair below.
+    d = np.diagonal(out).copy()
+    tiny = (d < 0.0) & (d > -1e-10 * max(1.0, float(np.max(np.abs(d)))))
+    out[tiny, :] = out[:, tiny] = 0.0
+    return out
 
 
 def warn_negative_variances(variables: Sequence[str], S: np.ndarray, where: str = "") -> None:
@@ -566,11 +717,7 @@ def warn_negative_variances(variables: Sequence[str], S: np.ndarray, where: str 
 
 def definitions(ev: Evaluator, x: np.ndarray, st: dict) -> dict[str, tuple[float, np.ndarray]]:
     """Value and gradient (wrt the free parameters) of every ':=' definition, in order."""
-    values = ev.label_values(x, st)
-    out = {}
-    for d in ev.ram.definitions:
-        values[d.name] = out[d.name] = evaluate_definition(d, values, ev.n)
-    return out
+    return ev.defined(x, st)
 
 
 def defined_estimates(
@@ -680,9 +827,15 @@ def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Eva
     for d in ev.ram.definitions:
         targets.append((d.name, lambda th, st, name=d.name: definitions(ev, th, st)[name], True))
     bounds = np.full((len(targets), 2), np.nan)
+    loose = None
     for i, (name, fn, curved) in enumerate(targets):
         est, grad = fn(x, sol.state)
         var = float(grad @ vcov @ grad)
+        if np.isfinite(var) and var <= 1e-14 * (1.0 + est**2) and sol.state["Jc"].shape[0]:
+            if loose is None:
+                loose = _without_inequalities(problem, sol, vcov)
+            bounds[i] = _pinned_bounds(problem, sol, loose, fn, curved, est, grad, name)
+            continue
         if not np.isfinite(var) or var <= 0.0:
             _warn_bound(name, "its standard error is not available", stacklevel=5)
             continue
@@ -694,15 +847,48 @@ def profile_intervals(problem: Problem, sol: Solution, vcov: np.ndarray, ev: Eva
     return bounds[: len(ev.names)], bounds[len(ev.names) :]
 
 
-def _profile_bound(problem, sol, fn, curved, est, sd, step, direction, name) -> float:
+def _without_inequalities(problem: Problem, sol: Solution, vcov: np.ndarray) -> np.ndarray:
+    """The covariance of the estimates with the inequalities at their bound let go (the bordered
+    Hessian over the equalities only): the directions in which a profile may leave a bound.
+    """
+    if not sol.active:
+        return vcov
+    rows = sol.state["Jc"].shape[0] - len(sol.active)
+    return parameter_covariance(problem.hessian(sol.x), sol.state["Jc"][:rows], problem.ev.names)
+
+
+def _pinned_bounds(problem, sol, loose, fn, curved, est, grad, name) -> tuple[float, float]:
+    """Bounds of a target that the constraints hold at its estimate: the estimate itself on each
+    side an equality or a binding inequality blocks; a profile on the side where an inequality
+    lets it go.
+    """
+    var = float(grad @ loose @ grad)
+    if not np.isfinite(var) or var <= 1e-14 * (1.0 + est**2):
+        return est, est  # held by equalities: the interval is that point
+    sd, step = math.sqrt(var), loose @ grad / var
+    out = []
+    for direction in (-1.0, 1.0):
+        probe = sol.x + step * direction * 1e-6 * sd
+        g = problem.ev.evaluate(probe)["g"]
+        if any(g[k] < 0.0 for k in sol.active):
+            out.append(est)  # the inequality at its bound stops the parameter on this side
+        else:
+            out.append(
+                _profile_bound(problem, sol, fn, curved, est, sd, step, direction, name, active=())
+            )
+    return out[0], out[1]
+
+
+def _profile_bound(problem, sol, fn, curved, est, sd, step, direction, name, active=None) -> float:
     """Newton-bisection on z(t) = sqrt(P(t) - F_min), nearly linear in t, for z = sqrt(3.84)."""
+    active = sol.active if active is None else active
     target = math.sqrt(CHI2_95)
     f_min = sol.f
     inside, outside = est, None
     t = est + direction * target * sd
     x0 = sol.x + step * (t - est)
     for _ in range(60):
-        inner = problem.solve(x0, extra=(fn, t, curved))
+        inner = fit_constrained(problem, x0, extra=(fn, t, curved), active=active)
         if not inner.converged:
             _warn_bound(name, f"the profile fit at {t:.6g} did not converge ({inner.message})")
             return math.nan
@@ -858,9 +1044,11 @@ class Stage2Result(ComparableFit):
     @staticmethod
     def _parameter_table(lead: list[str], rows: list[tuple]) -> pd.DataFrame:
         """The inspect() table: the ``lead`` columns, Estimate, Std. Err, z-value, p-value,
-        ci.lower, ci.upper.
+        ci.lower, ci.upper, default (True for a parameter the syntax did not write: metaSEM's
+        lavaan2RAM added it; ``RAMModel.describe()`` says by which rule).
         """
-        table = pd.DataFrame(rows, columns=[*lead, "Estimate", "Std. Err", "ci.lower", "ci.upper"])
+        columns = [*lead, "Estimate", "Std. Err", "ci.lower", "ci.upper", "default"]
+        table = pd.DataFrame(rows, columns=columns)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = table["Estimate"] / table["Std. Err"]
         table.insert(len(lead) + 2, "z-value", z)

@@ -60,12 +60,13 @@ from masem._util import frozen
 from masem.data import StudyDatabase
 from masem.effects import vechs_indices
 from masem.errors import ConvergenceWarning, DataError, ModelError
-from masem.model import Evaluator, RAMModel, lavaan_to_ram
+from masem.model import Evaluator, RAMModel, did_you_mean, lavaan_to_ram
 from masem.tssem._wls import (
     Z_975,
     Problem,
     Stage2Result,
     check_counts,
+    check_estimable,
     check_model_variables,
     defined_estimates,
     estimate_covariance,
@@ -476,6 +477,19 @@ class _JointEvaluator:
         self.rows = [np.arange(g * q, (g + 1) * q) for g in range(len(index))]
         m = ev.n_constraints
         self.h_rows = [np.arange(g * m, (g + 1) * m) for g in range(len(index))]
+        # The model's constraints hold in every group; one that involves only parameters shared
+        # by all groups is the same constraint in each, so it is kept once.
+        shared = {
+            name for name in ev.names if len({int(idx[ev.names.index(name)]) for idx in index}) == 1
+        }
+        once = [k for k, con in enumerate(ev.ram.constraints) if _group_free(ev, con, shared)]
+        self.constraint_rows = [
+            [k for k in range(len(ev.constraint_ops)) if g == 0 or k not in once]
+            for g in range(len(index))
+        ]
+        self.constraint_ops = tuple(
+            ev.constraint_ops[k] for rows in self.constraint_rows for k in rows
+        )
 
     def evaluate(self, theta: np.ndarray) -> dict:
         parts = [self.ev.evaluate(theta[idx]) for idx in self.index]
@@ -488,13 +502,39 @@ class _JointEvaluator:
             # exact.
             J[np.ix_(self.rows[g], idx)] = part["J"]
             Jh[np.ix_(self.h_rows[g], idx)] = part["Jh"]
+        g_parts, Jg = [], np.zeros((len(self.constraint_ops), self.n))
+        at = 0
+        for part, idx, rows in zip(parts, self.index, self.constraint_rows):
+            g_parts.append(part["g"][rows])
+            Jg[at : at + len(rows)][:, idx] = part["Jg"][rows]
+            at += len(rows)
         return {
             "rho": np.concatenate([p["rho"] for p in parts]),
             "J": J,
             "h": np.concatenate([p["h"] for p in parts]),
             "Jh": Jh,
+            "g": np.concatenate(g_parts) if g_parts else np.zeros(0),
+            "Jg": Jg,
             "groups": parts,
         }
+
+
+def _group_free(ev: Evaluator, constraint, shared: set[str]) -> bool:
+    """Whether a constraint is the same in every group: it uses only shared free parameters,
+    constants and fixed labels (through its definitions too), and no computed variance.
+    """
+    definitions = {d.name: d for d in ev.ram.definitions}
+    names, seen = list(constraint.names), set()
+    while names:
+        name = names.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in definitions:
+            names.extend(definitions[name].names)
+        elif name in ev.computed_names or (name in ev.names and name not in shared):
+            return False
+    return True
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -531,7 +571,7 @@ class MultigroupTSSEM2Result(Stage2Result):
     ...           "last three": masem.tssem1(studies[3:], ex.n[3:], method="FEM")}
     >>> fit = masem.tssem2_multigroup(stage1, "Math ~ Spatial + Verbal", equal="all")
     >>> fit.groups, fit.equal
-    (('first three', 'last three'), ('MathonSpatial', 'MathonVerbal'))
+    (('first three', 'last three'), ('MathonSpatial', 'MathonVerbal', 'SpatialwithVerbal'))
     """
 
     groups: tuple[str, ...]
@@ -564,10 +604,22 @@ class MultigroupTSSEM2Result(Stage2Result):
         """
         se = np.sqrt(np.diag(self._vcov))
         rows = []
-        for group, lval, op, rval, label, j, shared in self._rows:
+        for group, lval, op, rval, label, j, shared, default in self._rows:
             est, s = self._estimates[j], se[j]
             rows.append(
-                (group, lval, op, rval, label, shared, est, s, est - Z_975 * s, est + Z_975 * s)
+                (
+                    group,
+                    lval,
+                    op,
+                    rval,
+                    label,
+                    shared,
+                    est,
+                    s,
+                    est - Z_975 * s,
+                    est + Z_975 * s,
+                    default,
+                )
             )
         for group, name, expression, value, s in self._defined:
             rows.append(
@@ -582,6 +634,7 @@ class MultigroupTSSEM2Result(Stage2Result):
                     s,
                     value - Z_975 * s,
                     value + Z_975 * s,
+                    False,
                 )
             )
         return self._parameter_table(["group", "lval", "op", "rval", "label", "equal"], rows)
@@ -693,7 +746,9 @@ def tssem2_multigroup(
         A :func:`subgroup_tssem` result, or a mapping from group name to a stage-1 result (anything
         :func:`masem.tssem2` accepts). Every group must hold the model's variables.
     model : str
-        lavaan syntax, the same in every group (see :func:`masem.tssem2`).
+        lavaan syntax, the same in every group (see :func:`masem.tssem2`). Its ``==`` / ``<`` /
+        ``>`` constraints hold in every group; one that involves only parameters held equal
+        across the groups is the same constraint in each and counts once.
     equal : "none", "all", str or list of str
         The parameters held equal across groups: ``"none"`` (default, every parameter free in each
         group), ``"all"`` (every free parameter shared), or parameters named by their label
@@ -755,15 +810,16 @@ def tssem2_multigroup(
     >>> db = masem.example_data("Nohe15A1").database()
     >>> s1 = masem.subgroup_tssem(db, ["W1", "S1", "S2"], by="Publication", method="FEM")
     >>> free = masem.tssem2_multigroup(s1, "S2 ~ s*W1 + S1")
-    >>> same = masem.tssem2_multigroup(s1, free.model, equal="all")
+    >>> same = masem.tssem2_multigroup(s1, free.model, equal=["s", "S2 ~ S1"])
     >>> masem.compare(same, free)[["chi2_diff", "df_diff", "p_value"]].round(3)
        chi2_diff  df_diff  p_value
-    0       0.19      2.0    0.909
+    0     18.491      2.0      0.0
     """
     if not isinstance(diag_constraints, (bool, np.bool_)):
         raise ModelError(f"diag_constraints must be True or False, got {diag_constraints!r}")
     ram, groups = _prepare(stage1, model)
     ev = Evaluator(ram, computed=not diag_constraints)
+    check_estimable(ev)
     names = _resolve_equal(ram, ev, equal)
     if partial is not None:
         freed = _resolve_equal(
@@ -830,8 +886,8 @@ def equality_tests(
     >>> free = masem.tssem2_multigroup(s1, "S2 ~ s*W1 + S1")
     >>> masem.equality_tests(free)[["parameter", "chi2_diff", "df_diff"]].round(3)
       parameter  chi2_diff  df_diff
-    0         s      0.184      1.0
-    1    S2onS1      0.039      1.0
+    0         s      1.629      1.0
+    1    S2onS1      6.329      1.0
     """
     if not isinstance(fit, MultigroupTSSEM2Result):
         raise ModelError(
@@ -863,7 +919,7 @@ def equality_tests(
     base = dict(fit._fit)
     starts = [fit._estimates[idx] for idx in fit._index]
     first_cell = {}
-    for _, lval, op, rval, label, _, _ in fit._rows:
+    for _, lval, op, rval, label, *_ in fit._rows:
         first_cell.setdefault(label, (lval, op, rval))
     rows = []
     for name in names:
@@ -998,9 +1054,9 @@ def _parameter_name(ram: RAMModel, ev: Evaluator, item: str, what: str = "equal"
             f"{what}: the label {name!r} is fixed in the model; list free parameters only"
         )
     raise ModelError(
-        f"{what}: unknown parameter {item!r}; name a label or automatic name {list(ev.names)}, or "
-        "an "
-        "element as written in the model, e.g. 'SERV ~ PE'"
+        f"{what}: unknown parameter {item!r}{did_you_mean(name, ev.names)}; name a label or "
+        f"automatic name {list(ev.names)}, or an element as written in the model, e.g. "
+        "'SERV ~ PE'"
     )
 
 
@@ -1015,7 +1071,8 @@ def _fit_joint(
     """Minimise the summed WLS function with the parameters in ``equal`` shared across groups."""
     joint = _JointEvaluator.sharing(ev, [g.name for g in groups], equal)
     q_total = len(ev.rows) * len(groups)
-    check_counts(joint.n, joint.n_constraints, q_total, "over the groups ")
+    equalities = sum(op == "==" for op in joint.constraint_ops)
+    check_counts(joint.n, joint.n_constraints + equalities, q_total, "over the groups ")
     chol_inv = frozen(
         linalg.block_diag(
             *[linalg.solve_triangular(g.chol, np.eye(len(g.r)), lower=True) for g in groups]
@@ -1024,12 +1081,13 @@ def _fit_joint(
     problem = Problem(joint, np.concatenate([g.r for g in groups]), chol_inv)
     starts = group_starts if group_starts is not None else [start_values(ev, g.r) for g in groups]
     sol = solve(problem, joint.start(starts), "the multi-group stage 2")
+    problem = problem.with_active(sol.active)
     vcov = estimate_covariance(problem, sol)
     parts = sol.state["groups"]
-    fit, group_rows = _joint_fit_statistics(ram, groups, parts, sol, joint)
+    fit, group_rows = _joint_fit_statistics(ram, groups, parts, sol, problem)
     shared = set(equal)
     rows = tuple(
-        (g.name, c.row, c.op, c.col, c.name, int(idx[k]), ev.names[k] in shared)
+        (g.name, c.row, c.op, c.col, c.name, int(idx[k]), ev.names[k] in shared, bool(c.default))
         for g, idx in zip(groups, joint.index)
         for c, _, _, k in ev.cells
     )
@@ -1068,7 +1126,7 @@ def _fit_joint(
 
 
 def _joint_fit_statistics(
-    ram: RAMModel, groups: list[_Group], parts: list[dict], sol, joint
+    ram: RAMModel, groups: list[_Group], parts: list[dict], sol, problem
 ) -> tuple[dict, list]:
     """The joint fit indices (Steiger's multi-group RMSEA) and each group's share; Heywood cases by
     group.
@@ -1094,9 +1152,10 @@ def _joint_fit_statistics(
         srmr_weighted += g.n * srmr / n_total
         indep += indep_g
         warn_negative_variances(ram.variables, part["S"], where=f"group {g.name!r}: ")
+    joint = problem.ev
     q_total = sum(len(g.r) for g in groups)
     chi2 = max(sol.f, 0.0)
-    df = q_total - joint.n + joint.n_constraints
+    df = q_total - joint.n + joint.n_constraints + problem.n_model_constraints
     fit = fit_indices(chi2, df, indep, q_total, n_total, srmr_weighted, joint.n_constraints)
     # Steiger's (1998) multi-group RMSEA: the noncentrality is spread over G groups.
     for key in ("RMSEA", "RMSEA_lower", "RMSEA_upper"):

@@ -7,10 +7,13 @@ stage 2 minimises (Cheung & Chan, 2005; Browne, 1984)
     F(theta) = (r - rho(theta))' V^-1 (r - rho(theta)).
 
 The minimum is the model chi-square on q - k degrees of freedom (q correlations, k free
-parameters). By default (``diag_constraints=False``) the error variances of the observed
-variables are not parameters: they follow from diag(Sigma) = 1. With ``diag_constraints=True``
-they are free and diag(Sigma) = 1 is imposed as nonlinear constraints, each adding one degree of
-freedom (Cheung, 2015, ch. 7).
+parameters), plus one per constraint of the model that holds as an equality (an ``==`` line, or a
+``<`` / ``>`` line at its bound). By default (``diag_constraints=False``) the error variances are
+not parameters: as in metaSEM's ``wls``, the (residual) variance of every variable with a free
+incoming path, latent ones included, follows from diag(Sigma) = 1, and so does any free variance
+of an observed variable. With ``diag_constraints=True`` the free variances are parameters and
+diag(Sigma) = 1 is imposed on them as nonlinear constraints, each adding one degree of freedom
+(Cheung, 2015, ch. 7).
 
 Standard errors come from 2 x the inverse of the full Hessian of F (with constraints, from the
 bordered Hessian, as OpenMx reports them); intervals are Wald or likelihood-based (the profile
@@ -52,12 +55,16 @@ from masem.tssem._wls import (
     Problem,
     Stage2Result,
     check_counts,
+    check_estimable,
     check_identified,
     check_model_variables,
+    constraint_rows,
     defined_estimates,
     definitions,
     estimate_covariance,
+    fit_constrained,
     fit_indices,
+    parameter_lines,
     profile_intervals,
     solve,
     stage1_inputs,
@@ -110,7 +117,8 @@ class TSSEM2Result(Stage2Result):
 
     intervals: str
     _ci: np.ndarray = field(repr=False)
-    _rows: tuple[tuple[str, str, str, str, int], ...] = field(repr=False)
+    _rows: tuple[tuple[str, str, str, str, int, bool], ...] = field(repr=False)
+    _constraints: tuple[tuple, ...] = field(repr=False)
     _defined: tuple[tuple[str, str, float, float, float, float], ...] = field(repr=False)
     _implied: np.ndarray = field(repr=False)
     _A: np.ndarray = field(repr=False)
@@ -171,18 +179,28 @@ class TSSEM2Result(Stage2Result):
     def inspect(self) -> pd.DataFrame:
         """Parameter table: free parameters (one row per model element), then ``:=`` definitions.
 
-        Columns: lval, op, rval, label, Estimate, Std. Err, z-value, p-value, ci.lower, ci.upper.
-        Loadings appear as ``indicator ~ factor`` (semopy's form).
+        Columns: lval, op, rval, label, Estimate, Std. Err, z-value, p-value, ci.lower, ci.upper,
+        default (True for a parameter that metaSEM's lavaan2RAM adds where the syntax is silent,
+        e.g. the covariance of two exogenous variables; see ``masem.lavaan_to_ram(model)
+        .describe()``). Loadings appear as ``indicator ~ factor`` (semopy's form).
         """
         se = np.sqrt(np.diag(self._vcov))
         rows = []
-        for lval, op, rval, label, k in self._rows:
-            rows.append(
-                (lval, op, rval, label, self._estimates[k], se[k], self._ci[k, 0], self._ci[k, 1])
-            )
+        for lval, op, rval, label, k, default in self._rows:
+            est, lo, hi = self._estimates[k], self._ci[k, 0], self._ci[k, 1]
+            rows.append((lval, op, rval, label, est, se[k], lo, hi, default))
         for name, expression, value, s, lo, hi in self._defined:
-            rows.append((name, ":=", expression, name, value, s, lo, hi))
+            rows.append((name, ":=", expression, name, value, s, lo, hi, False))
         return self._parameter_table(["lval", "op", "rval", "label"], rows)
+
+    @property
+    def constraints(self) -> pd.DataFrame:
+        """The model's ``==``, ``<`` and ``>`` constraints at the estimates: line, lhs, op, rhs,
+        value (lhs - rhs), active (True for an equality, and for an inequality held at its bound;
+        each active constraint adds one degree of freedom).
+        """
+        columns = ["line", "lhs", "op", "rhs", "value", "active"]
+        return pd.DataFrame(list(self._constraints), columns=columns)
 
     def _fitted_data(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
         return ((self._sample, self._acov),)
@@ -270,13 +288,20 @@ def tssem2(
         vechs order, labels ``row_col``), ``total_n``, ``variables`` and ``method``. Variables the
         model does not use are left out (their rows and columns of ``vcov`` dropped).
     model : str
-        lavaan syntax (``=~``, ``~``, ``~~``, labels ``a*x``, fixed values ``1*x``,
-        ``start(0.2)*x``, ``:=`` definitions), translated as metaSEM's ``lavaan2RAM`` does.
+        lavaan syntax (``=~``, ``~``, ``~~``, several names on either side, labels ``a*x``, fixed
+        values ``1*x``, ``NA*x``, ``start(0.2)*x``, ``:=`` definitions, ``==`` / ``<`` / ``>``
+        constraints), read with the defaults of metaSEM's ``lavaan2RAM`` (see
+        :func:`masem.lavaan_to_ram`; ``masem.lavaan_to_ram(model).describe()`` shows the model as
+        read). Constraints are fitted by constrained WLS: each equality, and each inequality
+        held at its bound, adds one degree of freedom, and standard errors come from the bordered
+        Hessian over them (as OpenMx reports them); ``result.constraints`` lists them.
     diag_constraints : bool
-        False (default): error variances of the observed variables are computed from
-        diag(Sigma) = 1 and are not parameters. True: they are free parameters and diag(Sigma) = 1
-        is imposed as nonlinear constraints (one degree of freedom each); their standard errors
-        come from the bordered Hessian, as OpenMx reports them.
+        False (default): the (residual) variances of dependent variables (latent ones too) and any
+        free variance of an observed variable are computed from diag(Sigma) = 1 and are not
+        parameters, as in metaSEM's ``wls``; a value the syntax fixed for such a variance is not
+        used (a warning says so). True: free variances are parameters and diag(Sigma) = 1 is
+        imposed on them as nonlinear constraints (one degree of freedom each); their standard
+        errors come from the bordered Hessian, as OpenMx reports them.
     intervals : {"wald", "profile"}
         95% intervals: Wald (estimate +- 1.96 SE) or likelihood-based (profile of F rising by
         qchisq(.95, 1) = 3.84; metaSEM's ``intervals.type = "LB"``), for parameters and definitions.
@@ -403,8 +428,8 @@ def refit(result: TSSEM2Result, r: ArrayLike, start: str | ArrayLike | None = No
     else:
         x0 = _refit_vector(start, list(ev.names), "start", "free parameter")
     try:
-        sol = problem.solve(x0)
-        check_identified(sol, ev.names)
+        sol = fit_constrained(problem, x0, active=result._problem.active)
+        check_identified(sol, ev.names, parameter_lines(ev))
         defined = definitions(ev, sol.x, sol.state)
     except np.linalg.LinAlgError as exc:
         raise ModelError(
@@ -480,19 +505,21 @@ def _fit(
     intervals.
     """
     ev = Evaluator(ram, computed=not diag)
+    check_estimable(ev)
     q = len(r)
     if ev.n == 0:
         raise ModelError("the model has no free parameters; nothing to estimate")
-    check_counts(ev.n, ev.n_constraints, q, f"({', '.join(ev.names)}) ")
     problem = Problem.from_cholesky(ev, r, chol)
+    held = ev.n_constraints + len(problem.equalities)
+    check_counts(ev.n, held, q, f"({', '.join(ev.names)}) ")
     sol = solve(problem, start_values(ev, r), "stage 2")
+    problem = problem.with_active(sol.active)
     x, st = sol.x, sol.state
     vcov = estimate_covariance(problem, sol)
     indep = float(np.sum((problem.chol_inv @ r) ** 2))  # r'Wr: the independence model's chi2
     srmr = float(np.sqrt(np.mean((r - st["rho"]) ** 2)))
-    fit = fit_indices(
-        max(sol.f, 0.0), q - ev.n + ev.n_constraints, indep, q, n, srmr, ev.n_constraints
-    )
+    df = q - ev.n + ev.n_constraints + problem.n_model_constraints
+    fit = fit_indices(max(sol.f, 0.0), df, indep, q, n, srmr, ev.n_constraints)
     warn_negative_variances(ram.variables, st["S"])
     defined = defined_estimates(ev, x, st, vcov)
     warn_undefined([name for name, _, value, _ in defined if not np.isfinite(value)])
@@ -513,7 +540,8 @@ def _fit(
         _estimates=frozen(x),
         _vcov=frozen(vcov),
         _ci=frozen(ci),
-        _rows=tuple((c.row, c.op, c.col, c.name, k) for c, _, _, k in ev.cells),
+        _rows=tuple((c.row, c.op, c.col, c.name, k, bool(c.default)) for c, _, _, k in ev.cells),
+        _constraints=constraint_rows(problem, sol),
         _defined=tuple(
             (name, expression, value, se, float(lo), float(hi))
             for (name, expression, value, se), (lo, hi) in zip(defined, d_ci)

@@ -58,22 +58,27 @@ def check_fem_data(data: StudyData) -> None:
     A study's measured variables are those with a unit diagonal; correlations it reports for a
     variable with a NaN diagonal are used by REM only (metaSEM's convention, see ``tssem1``).
     """
-    names = np.array(data.variables)
+    names = data.variables
+    gaps = []
     for i in range(data.k):
-        obs = data.measured[i]
+        obs = np.flatnonzero(data.measured[i])
         block = data.matrices[i][np.ix_(obs, obs)]
-        if np.isnan(block).any():
-            a, b = np.argwhere(np.isnan(block))[0]
-            raise DataError(
-                f"{data.study_name(i)} measured {str(names[obs][a])!r} and {str(names[obs][b])!r} "
-                "(unit "
-                "diagonal) but does not report their correlation; the fixed-effects model needs "
-                "the "
-                "correlations among a study's measured variables complete. Use method='REM', or "
-                "set the "
-                "diagonal of one of them to NaN so that FEM treats it as not measured in that "
-                "study."
-            )
+        missing = [
+            f"{names[obs[b]]}-{names[obs[a]]}"
+            for a, b in zip(*np.nonzero(np.isnan(block)))
+            if a > b
+        ]
+        if missing:
+            gaps.append(f"{data.study_name(i)} ({', '.join(missing)})")
+    if gaps:
+        raise DataError(
+            f"{len(gaps)} stud{'y measures' if len(gaps) == 1 else 'ies measure'} both variables "
+            f"of a pair (unit diagonals) but report{'s' if len(gaps) == 1 else ''} no correlation "
+            f"for it: {'; '.join(gaps)}. The fixed-effects model needs the correlations among a "
+            "study's measured variables complete. Use method='REM' (which handles correlations "
+            "not reported), or mark one variable of each pair as not measured in that study (a "
+            "NaN diagonal) so that FEM leaves it out there."
+        )
     smallest = smallest_eigenvalues(data)  # NaN only for a study with fewer than 2 variables
     with np.errstate(invalid="ignore"):
         flagged = np.flatnonzero(smallest < PD_TOL)
@@ -82,8 +87,8 @@ def check_fem_data(data: StudyData) -> None:
         raise DataError(
             "the fixed-effects model needs positive definite study matrices, but these are not: "
             + "; ".join(bad)
-            + ". Check them for typos, exclude them, or use method='REM' (which uses only the "
-            "correlations)."
+            + ". FEM cannot use them: check them for typos, exclude them, or use method='REM', "
+            "which keeps them (it uses the correlations themselves)."
         )
     rows, cols = vechs_indices(data.p)
     covered = (data.measured[:, rows] & data.measured[:, cols]).any(axis=0)
@@ -272,7 +277,9 @@ def fit_fem(data: StudyData) -> FEMFit:
         sds[np.ix_(g.studies, g.variables)] = np.exp(objective.gammas(opt.x, g))
     pooled = vechs_inverse(opt.x[: data.q], data.p)
     saturated, independence, srmr = 0.0, 0.0, 0.0
-    for i in range(data.k):
+    # A study that reports no correlation has no block: it is not a group of the likelihood.
+    groups = np.flatnonzero(data.measured.sum(axis=1) >= 2)
+    for i in groups:
         obs = data.measured[i]
         s = data.matrices[i][np.ix_(obs, obs)]
         n, p_i = data.n[i], int(obs.sum())
@@ -280,8 +287,8 @@ def fit_fem(data: StudyData) -> FEMFit:
         independence += (n - 1) * p_i
         sigma = pooled[np.ix_(obs, obs)] * np.outer(sds[i, obs], sds[i, obs])
         srmr += (n - 1) * _srmr(s, sigma)
-    srmr /= np.sum(data.n - 1)
-    fit = _fit_indices(opt.f, saturated, independence, srmr, data, n_free=objective.size)
+    srmr /= np.sum(data.n[groups] - 1)
+    fit = _fit_indices(opt.f, saturated, independence, srmr, data, objective.size, groups)
     return FEMFit(
         rho=opt.x[: data.q],
         vcov=vcov,
@@ -306,7 +313,7 @@ def _srmr(s: np.ndarray, sigma: np.ndarray) -> float:
 
 
 def _fit_indices(
-    minus2ll, saturated, independence, srmr, data: StudyData, n_free: int
+    minus2ll, saturated, independence, srmr, data: StudyData, n_free: int, groups: np.ndarray
 ) -> dict[str, float]:
     """Chi-square test and fit indices of the FEM against the saturated and independence models.
 
@@ -316,7 +323,7 @@ def _fit_indices(
     noncentrality by sum_i (n_i - 1) = N - k: sqrt(k lambda / ((N - k) df)). SRMR is the
     (n_i - 1)-weighted mean of the studies' SRMR.
     """
-    k, total = data.k, float(data.n.sum())
+    k, total = groups.size, float(data.n[groups].sum())
     p_i = data.measured.sum(axis=1)
     moments = int(np.sum(p_i * (p_i + 1) // 2))
     df = moments - n_free

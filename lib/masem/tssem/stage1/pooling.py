@@ -280,17 +280,27 @@ def tssem1(
     typical within-study variance from w_i = 1 / V_i[jj] over all k studies. Q is the GLS
     homogeneity statistic with T = 0, df = observed correlations - q. REM uses only the
     correlations, so a study whose observed matrix is not positive definite (e.g. after pairwise
-    deletion) is accepted; such studies are listed in ``nonpd_studies``. Every reported
-    correlation is used, also those of a variable with a NaN diagonal.
+    deletion) is kept, with a warning; such studies are listed in ``nonpd_studies``.
+
+    **metaSEM's conventions for missing values** (``tssem1``, ``asyCov``; Cheung, 2015): a NaN
+    correlation is one the study did not report; a NaN diagonal marks a variable the study did
+    not measure, and a variable without any reported correlation counts as not measured. Values
+    given against a variable with a NaN diagonal are left out of the REM likelihood and of FEM
+    (metaSEM's ``cov2cor`` makes them NA), but the weighted mean matrix at which the sampling
+    covariances are evaluated averages every value given; a warning names each study and
+    variable concerned. A study that reports no correlation is kept: it counts in the total N
+    and in the typical within-study variance of I2, and adds nothing to the likelihood (a
+    warning says so).
 
     **FEM** (Cheung & Chan, 2005): multi-group ML with a common correlation matrix P and
     study-specific standard deviations, Sigma_i = D_i P_i D_i on each study's measured (unit
     diagonal) variables; -2LL = sum_i [n_i log|Sigma_i| + (n_i - 1) tr(S_i Sigma_i^-1)]. Each
     study's block of measured variables must be complete and positive definite, otherwise a
-    :class:`~masem.DataError` names the studies. ``vcov`` is the correlation block of 2 x the
-    inverse Hessian over all parameters, SDs included. Fit statistics follow metaSEM: chi2
-    against the saturated model, RMSEA with the multi-group factor sqrt(k), SRMR as the
-    (n_i - 1)-weighted mean of the studies' SRMR, CFI and TLI against the independence model.
+    :class:`~masem.DataError` names every such study and what to do. ``vcov`` is the
+    correlation block of 2 x the inverse Hessian over all parameters, SDs included. Fit
+    statistics follow metaSEM: chi2 against the saturated model, RMSEA with the multi-group
+    factor sqrt(k), SRMR as the (n_i - 1)-weighted mean of the studies' SRMR, CFI and TLI against
+    the independence model.
 
     With ``re_type="Symm"`` the search runs over the Cholesky factor of T (so T stays positive
     semidefinite) and standard errors are taken in the elements of T. When the full Hessian is
@@ -299,8 +309,9 @@ def tssem1(
     treat T as known.
 
     Warns :class:`~masem.ConvergenceWarning` when the optimiser did not converge, a tau2 sits at
-    its lower bound, the Hessian is not positive definite, or the pooled matrix is not positive
-    definite (stage 2 needs it to be).
+    its lower bound, the Hessian is not positive definite, the pooled matrix is not positive
+    definite (stage 2 needs it to be), a study's matrix is not positive definite (naming it and
+    its smallest eigenvalue), values are set aside, or a study reports no correlation.
 
     References
     ----------
@@ -330,7 +341,8 @@ def tssem1(
     method_u = choose(method, _METHODS, "method")
     re_type_c = choose(re_type, _RE_TYPES, "re_type")
     data = prepare_studies(matrices, n, variables)
-    nonpd = _nonpd_studies(data)
+    _note_conventions(data, method_u)
+    nonpd = _nonpd_studies(data, method_u)
     if method_u == "FEM":
         result = _fem_result(data, nonpd)
     else:
@@ -339,9 +351,59 @@ def tssem1(
     return result
 
 
-def _nonpd_studies(data: StudyData) -> tuple[str, ...]:
+def _note_conventions(data: StudyData, method: str) -> None:
+    """Say, once per call, which values metaSEM's conventions set aside and which studies add
+    nothing to the likelihood but still count.
+    """
+    aside = data.set_aside
+    if aside:
+        listed = "; ".join(f"{data.study_name(i)}: {', '.join(names)}" for i, names in aside)
+        warnings.warn(
+            f"tssem1 ({method}): these studies give correlations against variables whose "
+            f"diagonal is NaN (not measured there): {listed}. As in metaSEM, those values are "
+            "left out of the likelihood; they still enter the weighted mean matrix at which the "
+            "sampling covariances are evaluated. If a study did measure the variable, set its "
+            "diagonal to 1.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    empty = data.empty
+    if empty.size:
+        listed = ", ".join(data.study_name(i) for i in empty)
+        one = empty.size == 1
+        counted = (
+            "in the total N and in the typical within-study variance of I2"
+            if method == "REM"
+            else "in the total N (FEM's fit statistics count the studies of its likelihood)"
+        )
+        warnings.warn(
+            f"tssem1 ({method}): {listed} report{'s' if one else ''} no correlation among the "
+            f"variables; as in metaSEM, {'it is' if one else 'they are'} kept and counted "
+            f"{counted}, but add{'s' if one else ''} nothing to the likelihood.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def _nonpd_studies(data: StudyData, method: str) -> tuple[str, ...]:
+    """Studies whose block of measured variables is not positive definite, with a note on each:
+    REM keeps them, FEM cannot use them.
+    """
+    smallest = smallest_eigenvalues(data)
     with np.errstate(invalid="ignore"):  # NaN: incomplete block, never counted
-        flagged = np.flatnonzero(smallest_eigenvalues(data) < PD_TOL)
+        flagged = np.flatnonzero(smallest < PD_TOL)
+    # FEM refuses such a study in its DataError (fem.check_fem_data), which says the same.
+    if flagged.size and method == "REM":
+        listed = ", ".join(
+            f"{data.study_name(i)} (smallest eigenvalue {smallest[i]:.3g})" for i in flagged
+        )
+        warnings.warn(
+            f"tssem1 (REM): the correlation matrix of {listed} is not positive definite; REM "
+            "keeps it, as it models the correlations themselves (metaSEM does the same); check "
+            "it for a typo (FEM cannot use it).",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return tuple(data.study_name(i) for i in flagged)
 
 
@@ -609,15 +671,16 @@ def uni_r(
     0.35
     """
     data = prepare_studies(matrices, n, variables)
-    w = np.where(data.observed, data.n[:, None], 0.0)
+    # uniR1 averages every value given (metaSEM), also one against a NaN diagonal.
+    w = np.where(data.reported, data.n[:, None], 0.0)
     total = w.sum(axis=0)
-    k = data.observed.sum(axis=0)
+    k = data.reported.sum(axis=0)
     r = np.nan_to_num(data.r)
     mean = (w * r).sum(axis=0) / total
     s2 = (w * (r - mean) ** 2).sum(axis=0) / total
     se2 = (1.0 - mean**2) ** 2 / (total / k - 1.0)
     sd = np.sqrt(np.maximum(s2 - se2, 0.0))
-    k_cell, n_cell = cell_counts(data)
+    k_cell, n_cell = cell_counts(data, used=False)
     return UniRResult(
         n_harmonic=float(total.size / np.sum(1.0 / total)),
         n_studies=data.k,
