@@ -42,11 +42,16 @@ def test_key_results_repeat_what_the_library_computes_on_the_bundled_data(key) -
     studies = database.matrices(variables)
     with masem.collect_notes():
         stage1 = masem.tssem1(studies.matrices, studies.n, method="REM")
-    fit = masem.tssem2(stage1, (ROOT / "models" / "attitudes_to_turnover.lav").read_text()).fit_stats()
+    syntax = (ROOT / "models" / "empowerment_mediation.lav").read_text()
+    fit = masem.tssem2(stage1, syntax).fit_stats()
     findings = key.summary().set_index("result")["value"]
     assert f"{stage1.n_studies} studies, N = {stage1.total_n:,}" in findings.iloc[1]
-    assert findings["Fit of the chosen model (attitudes_to_turnover.lav)"].startswith(
+    assert findings["Fit of the chosen model (empowerment_mediation.lav)"].startswith(
         f"χ²({fit['df']:g}) = {fit['chi2']:.2f}, p < .001"
+    )
+    check = masem.residual_check(masem.tssem2(stage1, syntax))
+    assert findings["Residual correlations of the chosen model (pooled - implied)"].startswith(
+        f"{check.n_exceeding} of 66 above .05"
     )
     pair = masem.effect_sizes(database, "PE", "TP")
     observed = masem.meta(pair["yi"], pair["vi"], method="REML")
@@ -55,9 +60,12 @@ def test_key_results_repeat_what_the_library_computes_on_the_bundled_data(key) -
     assert f"Egger z = {masem.egger(observed).statistic:.2f}" in bias
     assert f"adds {filled.k0} studies" in bias
     assert f"-> {format_number(float(z_to_r(filled.estimate)), bounded=True)}" in bias
+    with masem.collect_notes():
+        adjusted = masem.bias_adjusted_masem(database, syntax, variables=variables).comparison().set_index("parameter")
+    assert f"{format_number(adjusted.loc['TPonPE', 'adjusted_estimate'])} [" in findings["PE -> TP after PET-PEESE adjustment of every cell"]
     sections = list(dict.fromkeys(key.summary()["section"]))
-    assert sections[:4] == ["Evidence", "Structural model", "Indirect effects (profile-likelihood intervals)",
-                            "Publication bias"]
+    assert sections[:5] == ["Evidence", "Structural model", "Indirect effects (profile-likelihood intervals)",
+                            "Effects decomposed (Wald intervals)", "Publication bias"]
     assert all(meaning for meaning in key.summary()["meaning"])  # every number says what it means
 
 
