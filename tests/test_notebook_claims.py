@@ -42,7 +42,6 @@ ALLOWED = frozenset(
 
 AWAITING_REWRITE = {
     "00_overview", "01_bivariate", "02_heterogeneity", "03_publication_bias", "04_pooled_matrix",
-    "06_empowerment_structure",
     "09_robustness",
 }
 
