@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from scipy import stats
 
@@ -77,6 +78,7 @@ def characteristic_histogram(
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("number of studies")
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # counts of studies
     ax.legend(frameon=False, fontsize=8)
     return ax
 
