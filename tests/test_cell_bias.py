@@ -7,7 +7,8 @@
   (sorted p times the number of remaining tests, cumulative maximum, capped at 1) over the cells
   that have a test?
 - test_difference_and_kept_cells: is ``difference`` r_adjusted - r_stage1, and exactly 0 where a
-  cell keeps its stage-1 value (fewer than min_k studies)?
+  cell keeps its stage-1 value (fewer than min_k studies)? Is ``se_stage1`` the standard error of
+  masem.tssem1's pooled value, and the adjusted standard error of a kept cell?
 - test_file_drawer_cell_is_flagged: in the bundled database, whose only selected relation is
   empowerment - task performance (data/README.md), is that cell significant after Holm's
   adjustment, and is its adjustment downward?
@@ -70,6 +71,14 @@ def test_difference_and_kept_cells(table) -> None:
     kept = table["used"] == "stage 1"
     assert kept.any() and (table.loc[kept, "k"] < 10).all()
     assert (table.loc[kept, "difference"] == 0).all()
+    np.testing.assert_allclose(table.loc[kept, "se_adjusted"], table.loc[kept, "se_stage1"], rtol=0, atol=0)
+
+
+def test_se_stage1_is_the_pooled_standard_error(database, table) -> None:
+    m = database.matrices(VARIABLES)
+    stage1 = quiet(masem.tssem1, m.matrices, m.n, method="REM")
+    expected = [stage1.pooled_se.loc[a, b] for a, b in zip(table["var1"], table["var2"])]
+    np.testing.assert_allclose(table["se_stage1"], expected, rtol=0, atol=0)
 
 
 def test_file_drawer_cell_is_flagged(table) -> None:

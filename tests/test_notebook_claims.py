@@ -54,7 +54,6 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
 }
 
 AWAITING_REWRITE = {
-    "03_publication_bias", "04_pooled_matrix",
     "05_masem_models", "06_empowerment_structure", "07_team_level", "08_service_vs_other",
     "09_robustness", "10_your_own_data",
 }

@@ -27,6 +27,7 @@ import pandas as pd
 
 from masem._util import choose
 from masem.data import StudyDatabase, StudyMatrices
+from masem.effects import vechs_indices
 from masem.errors import DataError, ModelError, relabel_notes
 from masem.study.bias_adjusted import MIN_K, _matrices, bias_diagnostics
 from masem.tssem import tssem1
@@ -94,8 +95,9 @@ def cell_bias_table(
         One row per cell, in vechs order: the columns of
         ``bias_adjusted_masem(...).diagnostics()`` (var1, var2, k, N, r_stage1, r_RE, egger_z,
         egger_p, r_PET, PET_p, r_PEESE, r_adjusted, se_adjusted, used, reason), with
-        ``egger_p_<adjust>`` after ``egger_p`` and ``difference`` (r_adjusted - r_stage1, 0
-        where the stage-1 value is kept) at the end. Cells with fewer than 3 studies have no
+        ``se_stage1`` (the pooled value's standard error) after ``r_stage1``, ``egger_p_<adjust>``
+        after ``egger_p`` and ``difference`` (r_adjusted - r_stage1, 0 where the stage-1 value is
+        kept) at the end. Cells with fewer than 3 studies have no
         test (NaN) and are left out of the adjustment.
 
     Raises
@@ -152,5 +154,9 @@ def cell_bias_table(
             "or 'fdr_bh'"
         ) from None
     table.insert(table.columns.get_loc("egger_p") + 1, f"egger_p_{adjust}", adjusted)
+    names = list(m.variables)
+    pooled_se = stage1.pooled_se.loc[names, names].to_numpy()
+    rows, cols = vechs_indices(len(names))
+    table.insert(table.columns.get_loc("r_stage1") + 1, "se_stage1", pooled_se[rows, cols])
     table["difference"] = table["r_adjusted"] - table["r_stage1"]
     return table
