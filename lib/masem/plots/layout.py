@@ -65,8 +65,12 @@ def arrange_columns(
             f"arrange_columns needs a graphviz.Digraph (e.g. masem.plots.path_diagram), got "
             f"{type(diagram).__name__}"
         )
-    if isinstance(columns, str) or not isinstance(columns, Sequence) or not all(
-        isinstance(column, Sequence) and not isinstance(column, str) for column in columns
+    if (
+        isinstance(columns, str)
+        or not isinstance(columns, Sequence)
+        or not all(
+            isinstance(column, Sequence) and not isinstance(column, str) for column in columns
+        )
     ):
         raise DataError(
             f"columns must be a list of columns, each a list of variable names, got {columns!r}"
