@@ -1,5 +1,6 @@
 """The study's key results (notebooks/study.py): do they repeat what the library computes on the
-bundled data, say that the data are simulated, and close the report with an entry in its contents?
+bundled data (the chosen model, its residuals, the bias-adjusted path, the cross-level test), say that the
+data are simulated, and close the report with an entry in its contents?
 
 The study's constants and its key results live next to the notebooks, not in the library; this
 file loads notebooks/study.py by its path, as ``make report`` runs it.
@@ -29,6 +30,12 @@ def study():
 @pytest.fixture(scope="module")
 def key(study):
     return study.key_results(ROOT)
+
+
+def cross_level_model() -> str:
+    """The cross-level model of notebook 07 (one model at both levels, in common names)."""
+    return ("EMP ~ LEAD + HPWP + WD\nPERF ~ EMP + LEAD + HPWP + WD\nCSAT ~ PERF + EMP\n"
+            "LEAD ~~ 1*LEAD\nHPWP ~~ 1*HPWP\nWD ~~ 1*WD\nLEAD ~~ HPWP + WD\nHPWP ~~ WD\n")
 
 
 @pytest.mark.slow
@@ -63,6 +70,17 @@ def test_key_results_repeat_what_the_library_computes_on_the_bundled_data(key) -
     with masem.collect_notes():
         adjusted = masem.bias_adjusted_masem(database, syntax, variables=variables).comparison().set_index("parameter")
     assert f"{format_number(adjusted.loc['TPonPE', 'adjusted_estimate'])} [" in findings["PE -> TP after PET-PEESE adjustment of every cell"]
+    team = masem.read_database(ROOT / "data" / "team").matrices(["T_LEAD", "T_HPWP", "T_WD", "T_EMP", "T_PERF", "T_CSAT"])
+    individual = database.matrices(["LEAD", "HPWP", "WCH", "PE", "TP", "CSAT"])
+    with masem.collect_notes():
+        levels = {"individual": masem.tssem1(individual.matrices, individual.n, method="REM"),
+                  "team": masem.tssem1(team.matrices, team.n, method="REM")}
+    names = {"individual": {"LEAD": "LEAD", "HPWP": "HPWP", "WCH": "WD", "PE": "EMP", "TP": "PERF", "CSAT": "CSAT"},
+             "team": {f"T_{code}": code for code in ["LEAD", "HPWP", "EMP", "PERF", "CSAT"]} | {"T_WD": "WD"}}
+    joint = masem.cross_level_test(levels, names, cross_level_model()).joint().iloc[0]
+    assert findings["Individual vs team paths (cross-level test)"].startswith(
+        f"joint Δχ²({joint['df_diff']:g}) = {joint['chi2_diff']:.2f}"
+    )
     sections = list(dict.fromkeys(key.summary()["section"]))
     assert sections[:5] == ["Evidence", "Structural model", "Indirect effects (profile-likelihood intervals)",
                             "Effects decomposed (Wald intervals)", "Publication bias"]
