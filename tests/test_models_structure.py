@@ -1,4 +1,4 @@
-"""The empowerment-structure and team-level models (models/*.lav of notebooks 06 and 07) and the
+"""The empowerment-structure, mediation and team-level models (models/*.lav of notebooks 05, 06 and 07) and the
 helpers those notebooks use (masem.tssem.loadings, masem.study.compare_levels, masem.plots.structure).
 
 Questions answered:
@@ -54,6 +54,8 @@ MODELS = ROOT / "models"
 DIMENSIONS = ["PE_MEA", "PE_COM", "PE_SDT", "PE_IMP"]
 OUTCOMES = ["JS", "OC", "TP"]
 TEAM = ["T_LEAD", "T_HPWP", "T_WD", "T_EMP", "T_PERF", "T_CSAT"]
+ANTECEDENTS = ["HPWP", "SPS", "LEAD", "WCH", "CSE"]
+MEDIATION = ANTECEDENTS + ["PE", "JS", "OC", "TI", "TP", "SERV", "CSAT"]
 
 # file -> (observed variables, latent variables, free parameters, df), counted from the syntax.
 SPECS = {
@@ -62,6 +64,10 @@ SPECS = {
     "empowerment_higher_order.lav": (DIMENSIONS + OUTCOMES, ["EMP"], 10, 11),
     "empowerment_higher_order_impact.lav": (DIMENSIONS + OUTCOMES, ["EMP"], 11, 10),
     "empowerment_dimensions.lav": (DIMENSIONS + OUTCOMES, [], 21, 0),
+    # notebook 05's chosen model (model 6), and notebook 06's models E and 8
+    "empowerment_mediation.lav": (MEDIATION, [], 41, 25),
+    "empowerment_antecedents.lav": (ANTECEDENTS + DIMENSIONS, ["EMP"], 19, 17),
+    "empowerment_outcomes.lav": (MEDIATION + ["STR", "OCB", "INN"], [], 54, 51),
     "team_full_mediation.lav": (TEAM, [], 9, 6),
     "team_partial_mediation.lav": (TEAM, [], 12, 3),
 }
@@ -134,7 +140,15 @@ def test_every_new_model_file_is_covered() -> None:
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_model_files_are_identified_on_the_bundled_data(name: str, individual_stage1, team_stage1) -> None:
-    stage1 = team_stage1 if name.startswith("team_") else individual_stage1
+    observed = SPECS[name][0]
+    if name.startswith("team_"):
+        stage1 = team_stage1
+    elif set(observed) <= set(DIMENSIONS + OUTCOMES):
+        stage1 = individual_stage1
+    else:  # the models of notebooks 05 and 06 with antecedents and further outcomes: their own pooling
+        m = masem.read_database(ROOT / "data" / "individual").matrices(observed)
+        with masem.collect_notes(stream=io.StringIO()):
+            stage1 = masem.tssem1(m.matrices, m.n, method="REM")
     fit = masem.tssem2(stage1, _syntax(name))
     assert fit.converged
     assert fit.fit_stats()["df"] == SPECS[name][3]

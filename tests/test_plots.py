@@ -3,7 +3,7 @@ save byte-identical PNGs on reruns (so committed figures do not churn)? Are figu
 saved for print (PNG at 300 dpi with its resolution tag, SVG and PDF on request)? Do path
 diagrams grey out non-significant arrows, draw covariances as dashed arcs (residual covariances
 of dependent variables on their side), explain their codes, key exactly the styles drawn in one
-wording and list what they leave out, and keep every estimate off the other arrows? Are
+wording and list what they leave out, and keep every estimate off the other arrows (also when columns are fixed by hand)? Are
 log-scaled sample-size axes labelled with plain numbers?"""
 
 from __future__ import annotations
@@ -319,3 +319,25 @@ def test_precision_by_k_log_axis_has_plain_ticks() -> None:
     assert {"5", "10", "20"} <= set(labels) and all(t.replace(",", "").isdigit() for t in labels)
     assert ax.get_xscale() == "log"
     plt.close("all")
+
+
+def test_arrange_columns_fixes_columns_and_order_and_ties_labels() -> None:
+    """Does arrange_columns put each column on one rank in the given order, tie labels to their
+    arrows, and refuse unknown or repeated names clearly?"""
+    from types import SimpleNamespace
+
+    table = pd.DataFrame({"lval": ["M", "M", "Y"], "op": "~", "rval": ["A", "B", "M"],
+                          "Estimate": [0.3, 0.2, 0.4], "p-value": 0.001})
+    result = SimpleNamespace(inspect=lambda: table, variables=("A", "B", "M", "Y"), latent=())
+    diagram = plots.arrange_columns(plots.path_diagram(result), [["B", "A"], ["M"], ["Y"]])
+    source = diagram.source
+    assert source.count("rank=same") == 3
+    # the order within a column is kept by an invisible edge from the upper to the lower node
+    assert re.search(r"B -> A \[style=invis\]", source)
+    assert "decorate=true" in source
+    with pytest.raises(DataError, match="not variables of the diagram"):
+        plots.arrange_columns(plots.path_diagram(result), [["A", "Q"]])
+    with pytest.raises(DataError, match="more than one place"):
+        plots.arrange_columns(plots.path_diagram(result), [["A"], ["A", "B"]])
+    with pytest.raises(DataError, match="list of columns"):
+        plots.arrange_columns(plots.path_diagram(result), "AB")

@@ -139,6 +139,16 @@ def test_apa_table_merges_intervals_and_formats_each_kind_of_column(tidy) -> Non
     assert repr(table).startswith("Table 2. Pooled correlations\n") and repr(table).endswith("Note. A note.")
 
 
+def test_adjusted_and_named_p_values_are_printed_as_p_values(tidy) -> None:
+    # Issue 18: a Holm-adjusted p or a PET p printed as 0.00 would read as a tiny effect size.
+    frame = tidy.assign(p_holm=[3e-12, 0.0693, 1.0], PET_p=[0.0004, 0.5, 0.012],
+                        egger_p_fdr_bh=[0.2, 0.04, 0.9])
+    body = masem.apa_table(frame, "Adjusted").body
+    assert body["p (Holm)"].tolist() == ["< .001", ".069", "> .999"]
+    assert body["PET_p"].tolist() == ["< .001", ".500", ".012"]
+    assert body["egger_p (FDR, BH)"].tolist() == [".200", ".040", ".900"]
+
+
 def test_apa_table_selects_and_renames_columns_and_keeps_a_named_index(tidy) -> None:
     table = masem.apa_table(tidy, "Selected", columns={"label": "Pair", "ci_lower": "95% CI (Wald)",
                                                         "ci_upper": "", "k": "Studies"}, level=0.9)

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from scipy.linalg import get_lapack_funcs
 
-from masem.errors import DataError
+from masem.errors import DataError, ModelError
 
 _potrf, _potri, _posv = get_lapack_funcs(("potrf", "potri", "posv"), dtype=np.float64)
 # Up to this order spd_inverses inverts a stack in numpy's batched calls: below it their lower
@@ -65,6 +65,22 @@ class DenseHessian:
         out = np.zeros_like(rhs)
         out[free] = step
         return out
+
+
+def ram_inverse(A: np.ndarray) -> np.ndarray:
+    """``(I - A)^-1`` of a RAM path matrix, or of a stack of them (``A`` of shape (..., m, m)).
+
+    The RAM model's implied covariance is ``F (I - A)^-1 S (I - A)^-T F'`` (McArdle & McDonald,
+    1984); ``I - A`` is singular only when the paths form a loop with unit gain, which is a fault of
+    the model (or of the current parameter values), so it is reported as a :class:`ModelError`.
+    """
+    try:
+        return np.linalg.inv(np.eye(A.shape[-1]) - A)
+    except np.linalg.LinAlgError:
+        raise ModelError(
+            "I - A is singular at the current parameter values: the paths form a loop with "
+            "unit gain; check the model's feedback loops"
+        ) from None
 
 
 def spd_inverses(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

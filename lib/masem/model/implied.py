@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from masem._linalg import ram_inverse
 from masem.effects import vechs_indices
 from masem.errors import ModelError
 from masem.model.definitions import evaluate as evaluate_expression
@@ -177,13 +178,7 @@ class Evaluator:
         S = self.S0.copy()
         S[self.s_row, self.s_col] = theta[self.s_par]
         S[self.s_col, self.s_row] = theta[self.s_par]
-        try:
-            B = np.linalg.inv(np.eye(self.m) - A)
-        except np.linalg.LinAlgError:
-            raise ModelError(
-                "I - A is singular at the current parameter values: the paths form a loop with "
-                "unit gain; check the model's feedback loops"
-            ) from None
+        B = ram_inverse(A)
         if self.computed and len(self.diag):
             d = self.diag
             sigma0 = np.einsum("ij,ij->i", (B[d] @ S), B[d])

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from masem._linalg import ram_inverse
 from masem.effects import vechs_indices
 from masem.errors import ModelError
 
@@ -166,13 +167,7 @@ class Structure:
             values = self._cell_values(theta, x, self.s_cells)
             S[:, self.s_idx[0], self.s_idx[1]] = values
             S[:, self.s_idx[1], self.s_idx[0]] = values
-        try:
-            B = np.linalg.inv(np.eye(self.m) - A)
-        except np.linalg.LinAlgError:
-            raise ModelError(
-                "I - A is singular at the current parameter values: the paths form a loop with "
-                "unit gain; check the model's feedback loops"
-            ) from None
+        B = ram_inverse(A)
         d = self.computed
         if d.size:
             Bd = B[:, d, :]

@@ -7,11 +7,13 @@ function is re-exported here from its room:
 - :mod:`masem.plots.overview`: evidence maps and many intervals side by side;
 - :mod:`masem.plots.meta`: forest and funnel plots, observed vs corrected correlations;
 - :mod:`masem.plots.structure`: path diagrams, loadings, paths by group and by level;
+- :mod:`masem.plots.layout`: the columns of a path diagram;
 - :mod:`masem.plots.robustness`: leave-one-out influence and parameter recovery;
 - :mod:`masem.plots.osmasem`: a moderated path of a one-stage MASEM against its moderator.
 """
 
 from masem.plots._base import save_diagram, save_figure
+from masem.plots.layout import arrange_columns
 from masem.plots.meta import correction_plot, forest_plot, funnel_plot
 from masem.plots.osmasem import moderated_path
 from masem.plots.overview import interval_plot, pair_heatmap, precision_by_k, sample_size_histogram
@@ -28,6 +30,7 @@ from masem.plots.structure import (
 
 __all__ = [
     "SIGNIFICANCE",
+    "arrange_columns",
     "conceptual_model",
     "correction_plot",
     "factor_diagram",

@@ -613,7 +613,7 @@ def factor_diagram(
     indicators form a column left of their factor, every other observed variable a column on the
     right, so loadings and structural paths point away from the factor on either side. Edges carry
     the standardized estimates, each in a white box beside its arrow; arrows are thick and dark
-    when p < .05, thin grey otherwise; residual correlations are dashed two-headed arrows. The
+    when p < .05, thin grey otherwise; residual covariances are dashed two-headed arrows. The
     caption adds a key to the arrow styles and, given ``names``, the code = name of every box.
 
     Parameters

@@ -117,6 +117,19 @@ _HEADINGS = {
     "sd_rho": "SD(ρ)",
 }
 _P_COLUMNS = {"p-value", "p", "p_value", "pval", "Q_p", "QE_p", "QM_p", "egger_p", "egger_lm_p"}
+# statsmodels' multipletests methods, as the library names adjusted p-values: p_holm, egger_p_holm.
+_ADJUSTMENTS = {
+    "bonferroni": "Bonferroni",
+    "sidak": "Šidák",
+    "holm-sidak": "Holm-Šidák",
+    "holm": "Holm",
+    "simes-hochberg": "Hochberg",
+    "hommel": "Hommel",
+    "fdr_bh": "FDR, BH",
+    "fdr_by": "FDR, BY",
+    "fdr_tsbh": "FDR, TSBH",
+    "fdr_tsbky": "FDR, TSBKY",
+}
 _INT_COLUMNS = {"k", "N", "n", "df", "Q_df", "df_diff", "n_valid", "df_restricted", "df_general"}
 # Statistics bounded by 1 whatever the data: observed correlations and CFI. Pooled correlations,
 # whose column names are shared with unbounded statistics, are marked by the callers (bounded=).
@@ -630,16 +643,36 @@ def _bounded(bounded: object, data: pd.DataFrame) -> set[str]:
                 f"column {col!r} is marked bounded by 1 (no leading zero) but holds "
                 f"{data[col][values > 1].iloc[0]!r}, which exceeds 1; leave it out of bounded="
             )
-    return bounded | _BOUNDED_COLUMNS | _P_COLUMNS
+    return bounded | _BOUNDED_COLUMNS | {str(c) for c in data.columns if _is_p_column(str(c))}
+
+
+def _is_p_column(col: str) -> bool:
+    """Whether ``col`` holds p-values: a known name, ``<statistic>_p`` (PET_p, egger_p) or either
+    followed by a multiple-testing adjustment (p_holm, egger_p_fdr_bh).
+    """
+    for method in _ADJUSTMENTS:
+        if col.endswith(f"_{method}"):
+            col = col[: -len(method) - 1]
+            break
+    return col in _P_COLUMNS or col.endswith("_p")
+
+
+def _p_heading(col: str) -> str:
+    """``p (Holm)`` for an adjusted p-value column, else the column's usual heading."""
+    for method, name in _ADJUSTMENTS.items():
+        if col.endswith(f"_{method}"):
+            base = col[: -len(method) - 1]
+            return f"{_HEADINGS.get(base, base)} ({name})"
+    return _HEADINGS.get(col, col)
 
 
 def _column(
     col: str, values: pd.Series, heading: str | None, places: int, bounded: bool
 ) -> tuple[str, list[str], str]:
     """Heading, cell texts and alignment ("r" or "l") of one column that is not an interval."""
+    if _is_p_column(col):
+        return heading or _p_heading(col), [format_p(v) for v in values], "r"
     heading = heading or _HEADINGS.get(col, col)
-    if col in _P_COLUMNS:
-        return heading, [format_p(v) for v in values], "r"
     if col in _INT_COLUMNS or pd.api.types.is_integer_dtype(values):
         return heading, [_format_int(v) for v in values], "r"
     if pd.api.types.is_float_dtype(values):
