@@ -10,8 +10,8 @@ and package versions that produced the expected values, the date and the R calls
 
 Usage (from the project root)::
 
-    python scripts/sync_reference.py --from ../shared/reference   # copy new files, rewrite the manifest
-    python scripts/sync_reference.py --check --from ../shared/reference   # report only, exit 1 on a difference
+    python scripts/sync_reference.py --from "$SHARED/reference"   # copy new files, rewrite the manifest
+    python scripts/sync_reference.py --check --from "$SHARED/reference"   # report only, exit 1 on a difference
     python scripts/sync_reference.py                              # rewrite the manifest from tests/reference
 
 Only JSON files under ``data/`` and ``expected/`` are copied; the shared README is not (the

@@ -48,8 +48,8 @@ NOT_RUN = {
     ("README.md", "conda env create -f environment.yml"): "needs conda, which the project does not install",
     ("benchmarks/README.md", "make bench"): "the benchmarks take minutes; make bench runs them",
     ("data/README.md", "make data"): "regenerates data/ (checked byte for byte by tests/test_make_data.py)",
-    ("tests/reference/README.md", "python scripts/sync_reference.py --from ../shared/reference"):
-        "needs the team's shared reference set beside the clone; tests/test_reference_manifest.py checks the copy",
+    ("tests/reference/README.md", 'python scripts/sync_reference.py --from "$SHARED/reference"'):
+        "needs the team's shared reference set, which lies outside the project; tests/test_reference_manifest.py checks the copy",
     ("tests/reference_model_syntax/README.md", "Rscript generate.R > expected.json"):
         "needs R with lavaan 0.6-14 and OpenMx; the tests read the committed JSON, never R",
 }
