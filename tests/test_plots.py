@@ -329,7 +329,10 @@ def test_arrange_columns_fixes_columns_and_order_and_ties_labels() -> None:
     table = pd.DataFrame({"lval": ["M", "M", "Y"], "op": "~", "rval": ["A", "B", "M"],
                           "Estimate": [0.3, 0.2, 0.4], "p-value": 0.001})
     result = SimpleNamespace(inspect=lambda: table, variables=("A", "B", "M", "Y"), latent=())
-    diagram = plots.arrange_columns(plots.path_diagram(result), [["B", "A"], ["M"], ["Y"]])
+    drawn = plots.path_diagram(result)
+    before = drawn.source
+    diagram = plots.arrange_columns(drawn, [["B", "A"], ["M"], ["Y"]])
+    assert drawn.source == before  # the diagram given is not changed
     source = diagram.source
     assert source.count("rank=same") == 3
     # the order within a column is kept by an invisible edge from the upper to the lower node

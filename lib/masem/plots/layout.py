@@ -29,7 +29,7 @@ def arrange_columns(
     the order within it. A node named again inside the column keeps the attributes it was drawn
     with. Every label is *decorated*: a short line under the label leads to the
     point of the arrow it belongs to, so no label can be read as another arrow's (graphviz's
-    ``decorate`` edge attribute). The diagram is changed in place and returned.
+    ``decorate`` edge attribute). The diagram given is left as it is; the arranged one is a copy.
 
     Parameters
     ----------
@@ -42,7 +42,7 @@ def arrange_columns(
     Returns
     -------
     graphviz.Digraph
-        The same diagram.
+        A copy of ``diagram`` with the columns fixed.
 
     Raises
     ------
@@ -85,6 +85,7 @@ def arrange_columns(
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DataError(f"{repeated} are listed in more than one place; list each variable once")
+    diagram = diagram.copy()
     for column in columns:
         with diagram.subgraph() as same:
             same.attr(rank="same")
