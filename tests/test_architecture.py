@@ -103,7 +103,7 @@ def test_layers_and_independence() -> None:
     layers = _contract()
     rank = {package: i for i, layer in enumerate(layers) for package in layer}  # 0 = top
     assert set(rank) >= {"masem.data", "masem.effects", "masem.meta", "masem.model", "masem.tssem",
-                         "masem.osmasem", "masem.study", "masem.plots", "masem.report", "masem._util", "masem._linalg",
+                         "masem.osmasem", "masem.study", "masem.plots", "masem.report", "masem._util", "masem._linalg", "masem._format",
                          "masem.errors"}
     broken = []
     for name in MODULES:

@@ -19,6 +19,7 @@ from typing import TextIO
 
 import pandas as pd
 
+from masem._format import p_in_text
 from masem.cli._inputs import (
     Model,
     about_model,
@@ -40,7 +41,6 @@ from masem.report.tables import (
     apa_stage1,
     export_table,
     format_ci,
-    format_p,
 )
 from masem.tssem.indirect import BootstrapResult, indirect
 from masem.tssem.stage1 import TSSEM1Result, tssem1
@@ -275,7 +275,7 @@ def fit_line(stage2: TSSEM2Result) -> str:
         )
     else:
         text = (
-            f"chi2({fit['df']:g}) = {fit['chi2']:.2f}, p {_p(fit['p_value'])}, "
+            f"chi2({fit['df']:g}) = {fit['chi2']:.2f}, p {p_in_text(fit['p_value'])}, "
             f"RMSEA = {_number(fit['RMSEA'])} {format_ci(fit['RMSEA_lower'], fit['RMSEA_upper'])}, "
             f"SRMR = {_number(fit['SRMR'])}, CFI = {_number(fit['CFI'])}, "
             f"TLI = {_number(fit['TLI'])}"
@@ -297,7 +297,9 @@ def summary_text(args: argparse.Namespace, fit: _Fit, written: list[str], notes:
         f"{'converged' if stage1.converged else 'NOT converged: ' + stage1.message}"
     )
     if stage1.Q is not None:
-        lines.append(f"    heterogeneity: Q({stage1.Q_df}) = {stage1.Q:.1f}, p {_p(stage1.Q_p)}")
+        lines.append(
+            f"    heterogeneity: Q({stage1.Q_df}) = {stage1.Q:.1f}, p {p_in_text(stage1.Q_p)}"
+        )
     lines.append(f"  stage 2: {fit_line(stage2)}")
     defined = stage2.inspect()
     defined = defined[defined["op"] == ":="]
@@ -328,8 +330,3 @@ def _wrapped(line: str) -> str:
         return line
     indent = " " * (len(line) - len(line.lstrip()) + 4)
     return textwrap.fill(line, _WIDTH, subsequent_indent=indent)
-
-
-def _p(p: float) -> str:
-    text = format_p(p)
-    return text if text.startswith(("<", ">")) else f"= {text}"

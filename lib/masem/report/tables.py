@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import html
 import io
-import math
 import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from masem._format import MISSING, check_decimals, format_number, format_p, is_missing
 from masem.errors import DataError
 from masem.meta.univariate import MetaResult
 from masem.tssem.indirect import BootstrapResult
@@ -62,7 +62,6 @@ __all__ = [
     "latex_escape",
 ]
 
-MISSING = "—"  # em dash: APA's mark for an empty cell
 _FORMATS = {".csv": "CSV", ".md": "Markdown", ".tex": "LaTeX", ".html": "HTML"}
 
 # Readable headings of the column names the library produces.
@@ -150,93 +149,6 @@ _CI_PAIRS = (
 # ----------------------------------------------------------------------------------------------
 
 
-def _is_missing(value: object) -> bool:
-    return (
-        value is None
-        or value is pd.NA
-        or (isinstance(value, numbers.Real) and math.isnan(float(value)))
-    )
-
-
-def _check_decimals(decimals: object, what: str = "decimals") -> int:
-    if (
-        isinstance(decimals, bool)
-        or not isinstance(decimals, numbers.Integral)
-        or not 0 <= decimals <= 10
-    ):
-        raise DataError(f"{what} must be a whole number from 0 to 10, got {decimals!r}")
-    return int(decimals)
-
-
-def format_number(value: float, decimals: int = 3, bounded: bool = False) -> str:
-    """One number rounded for an APA table.
-
-    Parameters
-    ----------
-    value : float
-        The number; NaN or None gives an em dash.
-    decimals : int, default 3
-        Digits after the decimal point.
-    bounded : bool, default False
-        True for a statistic that cannot exceed 1 in absolute value (a correlation, a proportion,
-        a p-value): the leading zero is dropped, as APA asks.
-
-    Returns
-    -------
-    str
-        E.g. ``"0.412"``, ``".412"``, ``"-.050"``; a value that rounds to zero prints without a
-        sign.
-
-    Raises
-    ------
-    masem.DataError
-        When ``bounded`` is True and ``|value| > 1`` (the column was marked bounded by mistake).
-
-    Examples
-    --------
-    >>> format_number(0.41249), format_number(0.41249, bounded=True), format_number(-0.0004)
-    ('0.412', '.412', '0.000')
-    """
-    if _is_missing(value):
-        return MISSING
-    decimals = _check_decimals(decimals)
-    x = float(value)
-    if not math.isfinite(x):
-        return "∞" if x > 0 else "-∞"
-    if bounded and abs(x) > 1.0:
-        raise DataError(
-            f"the value {x!r} is marked as bounded by 1 (no leading zero) but exceeds 1; "
-            "leave its column out of bounded="
-        )
-    # Adding 0.0 turns a rounded -0.0 into 0.0, so a tiny negative value never prints as "-0.000".
-    text = f"{round(x, decimals) + 0.0:.{decimals}f}"
-    if bounded:
-        text = re.sub(r"^(-?)0\.", r"\1.", text)
-    return text
-
-
-def format_p(value: float, decimals: int = 3) -> str:
-    """A p-value as APA writes it: exact, without leading zero, and ``< .001`` below .001.
-
-    Examples
-    --------
-    >>> format_p(0.0231), format_p(0.00004), format_p(0.99996), format_p(float("nan"))
-    ('.023', '< .001', '> .999', '—')
-    """
-    if _is_missing(value):
-        return MISSING
-    decimals = _check_decimals(decimals)
-    p = float(value)
-    if not 0.0 <= p <= 1.0:
-        raise DataError(f"a p-value must lie in [0, 1], got {p!r}")
-    smallest = 10.0**-decimals
-    if p < smallest:
-        return f"< {format_number(smallest, decimals, bounded=True)}"
-    if round(p, decimals) >= 1.0:
-        return f"> {format_number(1.0 - smallest, decimals, bounded=True)}"
-    return format_number(p, decimals, bounded=True)
-
-
 def format_ci(lower: float, upper: float, decimals: int = 3, bounded: bool = False) -> str:
     """A confidence interval as one cell, ``[lower, upper]``.
 
@@ -245,13 +157,13 @@ def format_ci(lower: float, upper: float, decimals: int = 3, bounded: bool = Fal
     >>> format_ci(0.3123, 0.3752, decimals=2, bounded=True)
     '[.31, .38]'
     """
-    if _is_missing(lower) and _is_missing(upper):
+    if is_missing(lower) and is_missing(upper):
         return MISSING
     return f"[{format_number(lower, decimals, bounded)}, {format_number(upper, decimals, bounded)}]"
 
 
 def _format_int(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return MISSING
     x = float(value)
     if x != round(x):
@@ -542,10 +454,10 @@ def apa_table(
     headings = _headings(columns, data)
     bounded = _bounded(bounded, data)
     if isinstance(decimals, Mapping):
-        digits = {str(c): _check_decimals(d, f"decimals[{c!r}]") for c, d in decimals.items()}
+        digits = {str(c): check_decimals(d, f"decimals[{c!r}]") for c, d in decimals.items()}
         default_digits = 3
     else:
-        digits, default_digits = {}, _check_decimals(decimals)
+        digits, default_digits = {}, check_decimals(decimals)
     pairs = {lo: (hi, text) for lo, hi, text in _CI_PAIRS if lo in headings and hi in headings}
     uppers = {hi for hi, _ in pairs.values()}
     out: dict[str, list[str]] = {}
@@ -677,7 +589,7 @@ def _column(
         return heading, [_format_int(v) for v in values], "r"
     if pd.api.types.is_float_dtype(values):
         return heading, [format_number(v, places, bounded) for v in values], "r"
-    return heading, [MISSING if _is_missing(v) else str(v) for v in values], "l"
+    return heading, [MISSING if is_missing(v) else str(v) for v in values], "l"
 
 
 def export_table(table: APATable, path: str | Path) -> Path:

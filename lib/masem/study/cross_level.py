@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from masem._format import format_p, p_in_text
 from masem.effects import vechs_labels
 from masem.errors import DataError, ModelError, relabel_notes
 from masem.lrt import compare
-from masem.study._apa import apa_p
 from masem.study._common import check_model
 from masem.study.variants import PooledMatrix
 from masem.tssem import MultigroupTSSEM2Result, equality_tests, tssem2_multigroup
@@ -168,20 +168,15 @@ class CrossLevelTest:
         joint = self._joint.iloc[0]
         head = (
             f"CrossLevelTest({len(self._tests)} paths across {', '.join(self.levels)}: joint "
-            f"chi2({joint['df_diff']:g}) = {joint['chi2_diff']:.2f}, p {_p(joint['p_value'])}; "
+            f"chi2({joint['df_diff']:g}) = {joint['chi2_diff']:.2f}, "
+            f"p {p_in_text(joint['p_value'])}; "
             f"per path with {self.adjust} adjustment)"
         )
         table = self._tests.drop(columns=["lval", "op", "rval"])
         for column in ("p_value", f"p_{self.adjust}"):
-            table[column] = table[column].map(apa_p)
+            table[column] = table[column].map(format_p)
         body = table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
         return head + "\n" + body
-
-
-def _p(p: float) -> str:
-    """'= .012' or '< .001', as a p-value follows its statistic in a sentence."""
-    text = apa_p(p)
-    return text if text[0] in "<>" else f"= {text}"
 
 
 def cross_level_test(
