@@ -6,6 +6,7 @@ function is re-exported here from its room:
 
 - :mod:`masem.plots.overview`: evidence maps and many intervals side by side;
 - :mod:`masem.plots.meta`: forest and funnel plots, observed vs corrected correlations;
+- :mod:`masem.plots.moderators`: a study characteristic by group, a meta-regression's bubble plot;
 - :mod:`masem.plots.structure`: path diagrams, loadings, paths by group and by level;
 - :mod:`masem.plots.layout`: the columns of a path diagram;
 - :mod:`masem.plots.robustness`: leave-one-out influence and parameter recovery;
@@ -15,6 +16,7 @@ function is re-exported here from its room:
 from masem.plots._base import save_diagram, save_figure
 from masem.plots.layout import arrange_columns
 from masem.plots.meta import correction_plot, forest_plot, funnel_plot
+from masem.plots.moderators import bubble_plot, characteristic_histogram
 from masem.plots.osmasem import moderated_path
 from masem.plots.overview import interval_plot, pair_heatmap, precision_by_k, sample_size_histogram
 from masem.plots.robustness import influence_plot, recovery_plot
@@ -31,6 +33,8 @@ from masem.plots.structure import (
 __all__ = [
     "SIGNIFICANCE",
     "arrange_columns",
+    "bubble_plot",
+    "characteristic_histogram",
     "conceptual_model",
     "correction_plot",
     "factor_diagram",
